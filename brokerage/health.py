@@ -1,0 +1,53 @@
+"""Operator probes: /healthz says the process lives, /readyz says whether it can do its work."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from django.db import connections
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+logger = logging.getLogger(__name__)
+
+
+def check_database() -> None:
+    with connections["default"].cursor() as cursor:
+        cursor.execute("SELECT 1")
+
+
+def check_broker() -> None:
+    from brokerage.celery import app
+
+    with app.connection_for_write() as conn:
+        conn.ensure_connection(max_retries=1, interval_start=0, timeout=2)
+
+
+# Later capabilities add their dependencies here (MT5 trade servers).
+READINESS_CHECKS: dict[str, Callable[[], None]] = {"database": check_database, "broker": check_broker}
+
+
+@never_cache
+@require_GET
+def healthz(request: HttpRequest) -> JsonResponse:
+    return JsonResponse({"status": "ok"})
+
+
+@never_cache
+@require_GET
+def readyz(request: HttpRequest) -> JsonResponse:
+    """200 when every dependency answers; 503 with the failing ones named (never a stack trace)."""
+    results: dict[str, str] = {}
+    for name, check in READINESS_CHECKS.items():
+        try:
+            check()
+        except Exception as exc:  # a probe must report any failure, whatever its kind
+            logger.warning("readiness check %s failed: %s", name, exc)
+            results[name] = f"down: {type(exc).__name__}"
+        else:
+            results[name] = "ok"
+    down = [name for name, state in results.items() if state != "ok"]
+    body = {"status": "ok" if not down else "unavailable", "checks": results, "down": down}
+    return JsonResponse(body, status=200 if not down else 503)
