@@ -43,3 +43,49 @@ CLIENTS = (
     DemoClient("bob@demo.example", "Bob", "Nguyen", referral_code="PARTNER-01"),
     DemoClient("carol@demo.example", "Carol", "Okafor"),
 )
+
+
+@dataclass(frozen=True)
+class DemoServer:
+    name: str
+    kind: str
+    url: str
+    port: int
+    # The groups the bundled mock server starts with, so accounts can be requested before it first answers;
+    # `mt5bridge.trade_servers_refresh` re-reads them from the server every minute.
+    groups: tuple[tuple[str, str, str, tuple[int, ...], str], ...]
+
+
+REAL_LEVERAGES = (30, 50, 100, 200)
+DEMO_LEVERAGES = (30, 50, 100, 200, 500)
+SERVERS = (
+    DemoServer(
+        "mt5-live",
+        "live",
+        "http://127.0.0.1:8447",
+        8447,
+        (
+            ("real\\standard-usd", "standard", "USD", REAL_LEVERAGES, "0"),
+            ("real\\standard-eur", "standard", "EUR", REAL_LEVERAGES, "0"),
+            ("real\\pro-usd", "pro", "USD", REAL_LEVERAGES, "3.50"),
+        ),
+    ),
+    DemoServer(
+        "mt5-demo",
+        "demo",
+        "http://127.0.0.1:8448",
+        8448,
+        (
+            ("demo\\standard-usd", "standard", "USD", DEMO_LEVERAGES, "0"),
+            ("demo\\pro-eur", "pro", "EUR", DEMO_LEVERAGES, "3.00"),
+        ),
+    ),
+)
+
+# (client email, kind, account type, currency, leverage)
+ACCOUNTS = (
+    ("alice@demo.example", "live", "standard", "USD", 100),
+    ("alice@demo.example", "demo", "standard", "USD", 500),
+    ("bob@demo.example", "live", "pro", "USD", 200),
+    ("carol@demo.example", "demo", "pro", "EUR", 100),
+)

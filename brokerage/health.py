@@ -13,6 +13,10 @@ from django.views.decorators.http import require_GET
 logger = logging.getLogger(__name__)
 
 
+class DependencyDown(Exception):
+    """A check's own verdict; its message names what is down and is safe to show (no hosts or credentials)."""
+
+
 def check_database() -> None:
     with connections["default"].cursor() as cursor:
         cursor.execute("SELECT 1")
@@ -25,8 +29,21 @@ def check_broker() -> None:
         conn.ensure_connection(max_retries=1, interval_start=0, timeout=2)
 
 
-# Later capabilities add their dependencies here (MT5 trade servers).
-READINESS_CHECKS: dict[str, Callable[[], None]] = {"database": check_database, "broker": check_broker}
+def check_trade_servers() -> None:
+    """Every active MT5 server answers a ping (one short call each; a server with an open breaker is down)."""
+    from mt5bridge.models import TradeServer
+    from mt5bridge.services import trade_server_ping
+
+    down = [s.name for s in TradeServer.objects.filter(is_active=True) if not trade_server_ping(server=s)]
+    if down:
+        raise DependencyDown(f"not answering: {', '.join(down)}")
+
+
+READINESS_CHECKS: dict[str, Callable[[], None]] = {
+    "database": check_database,
+    "broker": check_broker,
+    "mt5": check_trade_servers,
+}
 
 
 @never_cache
@@ -45,7 +62,8 @@ def readyz(request: HttpRequest) -> JsonResponse:
             check()
         except Exception as exc:  # a probe must report any failure, whatever its kind
             logger.warning("readiness check %s failed: %s", name, exc)
-            results[name] = f"down: {type(exc).__name__}"
+            detail = str(exc) if isinstance(exc, DependencyDown) else type(exc).__name__
+            results[name] = f"down: {detail}"
         else:
             results[name] = "ok"
     down = [name for name, state in results.items() if state != "ok"]

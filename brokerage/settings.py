@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import environ
@@ -82,6 +83,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_celery_beat",
+    "django_fsm_log",
     "allauth",
     "allauth.account",
     "allauth.mfa",
@@ -313,6 +315,14 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(hour=3, minute=17),
         "options": {"queue": "default", "expires": timedelta(hours=6).total_seconds()},
     },
+    "mt5bridge.trade_servers_refresh": {"task": "mt5bridge.trade_servers_refresh", "schedule": 60.0},
+    "mt5bridge.accounts_snapshot_sync": {"task": "mt5bridge.accounts_snapshot_sync", "schedule": 60.0},
+    "mt5bridge.positions_snapshot_sync": {"task": "mt5bridge.positions_snapshot_sync", "schedule": 60.0},
+    "mt5bridge.deals_import": {"task": "mt5bridge.deals_import", "schedule": 30.0},
+    "mt5bridge.balance_operations_resolve_stuck": {
+        "task": "mt5bridge.balance_operations_resolve_stuck",
+        "schedule": 30.0,
+    },
 }
 CELERY_TIMEZONE = "UTC"
 
@@ -326,3 +336,20 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# --- MT5 bridge -----------------------------------------------------------------------------------------------
+MT5_ADAPTERS = {"webapi": "mt5bridge.adapters.webapi.WebAPIManager"}
+MT5_CONNECT_TIMEOUT = _setting("MT5_CONNECT_TIMEOUT", env.float, default=3.0)
+MT5_READ_TIMEOUT = _setting("MT5_READ_TIMEOUT", env.float, default=15.0)
+MT5_BREAKER_THRESHOLD = _setting("MT5_BREAKER_THRESHOLD", env.int, default=5)
+MT5_BREAKER_COOLDOWN = _setting("MT5_BREAKER_COOLDOWN", env.float, default=5.0)
+MT5_BREAKER_COOLDOWN_MAX = _setting("MT5_BREAKER_COOLDOWN_MAX", env.float, default=300.0)
+# Where `make run` starts the bundled mock trade server, and its manager password outside production.
+MT5_MOCK_URL = _setting("MT5_MOCK_URL", env.str, default="http://127.0.0.1:8447")
+MT5_MOCK_MANAGER_PASSWORD = "" if PRODUCTION else _setting("MT5_MOCK_PASSWORD", env.str, default="Manager#2024")
+# A balance operation whose reply was lost is looked up only after this long, so a slow server can finish first.
+MT5_UNKNOWN_GRACE_SECONDS = _setting("MT5_UNKNOWN_GRACE_SECONDS", env.float, default=5.0)
+MT5_MAX_SEND_ATTEMPTS = _setting("MT5_MAX_SEND_ATTEMPTS", env.int, default=12)
+MT5_MAX_BALANCE_OPERATION = Decimal(_setting("MT5_MAX_BALANCE_OPERATION", env.str, default="1000000"))
+MT5_DEMO_DEPOSIT = Decimal(_setting("MT5_DEMO_DEPOSIT", env.str, default="10000"))
+MT5_SNAPSHOT_BATCH = _setting("MT5_SNAPSHOT_BATCH", env.int, default=500)

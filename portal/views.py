@@ -8,6 +8,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
 from crm.models import ClientProfile
+from mt5bridge.selectors import client_trading_accounts
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -22,7 +23,11 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "portal/dashboard.html",
-        {"profile": profile, "mfa_enabled": is_mfa_enabled(request.user)},
+        {
+            "profile": profile,
+            "mfa_enabled": is_mfa_enabled(request.user),
+            "accounts": list(client_trading_accounts(user=request.user)[:5]),
+        },
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from allauth.account.models import EmailAddress
 from allauth.mfa.models import Authenticator
 from allauth.mfa.totp.internal.auth import TOTP
@@ -14,6 +16,8 @@ from tqdm import tqdm
 from brokerage import demo
 from crm.models import User
 from crm.services import client_register
+from mt5bridge.models import TradeServer, TradingAccount, TradingGroup
+from mt5bridge.services import trading_account_open
 
 
 class Command(BaseCommand):
@@ -22,13 +26,21 @@ class Command(BaseCommand):
     def handle(self, *args, **options) -> None:
         if settings.PRODUCTION:
             raise CommandError("Demo data is never loaded with DJANGO_ENV=production.")
-        steps = [(self._staff, s) for s in demo.STAFF] + [(self._client, c) for c in demo.CLIENTS]
-        for step, item in tqdm(steps, desc="Demo data", unit="user", disable=options["verbosity"] == 0):
+        steps = (
+            [(self._staff, s) for s in demo.STAFF]
+            + [(self._client, c) for c in demo.CLIENTS]
+            + [(self._server, s) for s in demo.SERVERS]
+            + [(self._account, a) for a in demo.ACCOUNTS]
+        )
+        for step, item in tqdm(steps, desc="Demo data", unit="record", disable=options["verbosity"] == 0):
             with transaction.atomic():
                 step(item)
         if options["verbosity"]:
             self.stdout.write(
-                self.style.SUCCESS(f"Demo data ready: {len(demo.STAFF)} staff, {len(demo.CLIENTS)} clients.")
+                self.style.SUCCESS(
+                    f"Demo data ready: {len(demo.STAFF)} staff, {len(demo.CLIENTS)} clients, "
+                    f"{len(demo.SERVERS)} trade servers, {len(demo.ACCOUNTS)} trading accounts."
+                )
             )
 
     def _user(self, email: str, first_name: str, last_name: str = "") -> User:
@@ -50,3 +62,30 @@ class Command(BaseCommand):
     def _client(self, client: demo.DemoClient) -> None:
         user = self._user(client.email, client.first_name, client.last_name)
         client_register(user=user, referral_code=client.referral_code)
+
+    def _server(self, spec: demo.DemoServer) -> None:
+        server, _ = TradeServer.objects.get_or_create(
+            name=spec.name,
+            defaults={"kind": spec.kind, "url": spec.url, "manager_login": 1000, "password_env": "MT5_MOCK_PASSWORD"},
+        )
+        for name, account_type, currency, leverages, commission in spec.groups:
+            TradingGroup.objects.get_or_create(
+                server=server,
+                name=name,
+                defaults={
+                    "account_type": account_type,
+                    "currency": currency,
+                    "leverages": list(leverages),
+                    "commission_per_lot": Decimal(commission),
+                },
+            )
+
+    def _account(self, spec: tuple) -> None:
+        email, kind, account_type, currency, leverage = spec
+        user = User.objects.get(email=email)
+        exists = TradingAccount.objects.filter(
+            user=user, server__kind=kind, group__account_type=account_type, currency=currency
+        ).exists()
+        if not exists:
+            # Provisioned by the worker once the mock servers answer (the task retries until they do).
+            trading_account_open(user=user, kind=kind, account_type=account_type, currency=currency, leverage=leverage)

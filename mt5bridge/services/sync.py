@@ -1,0 +1,220 @@
+"""Keep the CRM's picture of MT5 current: groups, account snapshots, open positions and deals.
+
+Every function here is safe to run twice and to interrupt: snapshots overwrite, deal import is idempotent on
+(server, ticket) and moves its cursor in the same transaction as the rows it stored, so a crash resumes where the
+last committed page ended.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from mt5bridge.manager_api import PAGE_SIZE, MT5Error
+from mt5bridge.models import Deal, PositionSnapshot, TradeServer, TradingAccount, TradingGroup
+from mt5bridge.servers import server_call
+
+logger = logging.getLogger(__name__)
+
+EPOCH = datetime(1970, 1, 2, tzinfo=UTC)
+SNAPSHOT_FIELDS = ["balance", "credit", "equity", "margin", "free_margin", "margin_level", "snapshot_at"]
+
+
+def _chunks(items: list, size: int) -> Iterator[list]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _group_prefix(server: TradeServer) -> str:
+    return "real\\" if server.kind == TradeServer.Kind.LIVE else "demo\\"
+
+
+def trade_server_sync_groups(*, server: TradeServer) -> int:
+    """Mirror the server's groups that match its kind (`real\\*` on live, `demo\\*` on demo). Returns the count.
+
+    The account type is read from the group name (`real\\pro-usd` is a Pro account); groups MT5 no longer lists are
+    disabled, not deleted, because accounts still point at them.
+    """
+    records = [g for g in server_call(server, lambda m: m.groups()) if g.name.startswith(_group_prefix(server))]
+    seen = []
+    with transaction.atomic():
+        for record in records:
+            short = record.name.split("\\", 1)[1]
+            account_type = short.split("-", 1)[0]
+            if account_type not in TradingGroup.AccountType.values:
+                continue
+            TradingGroup.objects.update_or_create(
+                server=server,
+                name=record.name,
+                defaults={
+                    "account_type": account_type,
+                    "currency": record.currency,
+                    "leverages": list(record.leverages),
+                    "margin_stop_out": record.margin_stop_out,
+                    "commission_per_lot": record.commission_per_lot,
+                    "enabled": True,
+                },
+            )
+            seen.append(record.name)
+        TradingGroup.objects.filter(server=server).exclude(name__in=seen).update(enabled=False)
+    return len(seen)
+
+
+def accounts_snapshot_sync(*, server: TradeServer, batch_size: int | None = None) -> int:
+    """Read balance, equity and margin of every open account in batches; returns how many were updated.
+
+    An unreachable server raises after the batches already read were stored, and accounts keep their last
+    snapshot and its time, which pages show as the data's age.
+    """
+    size = batch_size or settings.MT5_SNAPSHOT_BATCH
+    ids_by_login = dict(
+        TradingAccount.objects.filter(server=server, state=TradingAccount.State.PROVISIONED).values_list("login", "pk")
+    )
+    updated = 0
+    for logins in _chunks(sorted(ids_by_login), size):
+        states = server_call(server, lambda m, batch=logins: m.accounts_get_batch(batch))
+        now = timezone.now()
+        rows = [
+            TradingAccount(
+                pk=ids_by_login[s.login],
+                balance=s.balance,
+                credit=s.credit,
+                equity=s.equity,
+                margin=s.margin,
+                free_margin=s.free_margin,
+                margin_level=s.margin_level,
+                snapshot_at=now,
+            )
+            for s in states
+            if s.login in ids_by_login
+        ]
+        TradingAccount.objects.bulk_update(rows, SNAPSHOT_FIELDS, batch_size=size)
+        updated += len(rows)
+    return updated
+
+
+def account_snapshot_refresh(*, account: TradingAccount) -> TradingAccount:
+    """Read one account now (the portal's refresh button, the admin's resync action)."""
+    state = server_call(account.server, lambda m: m.account_get(account.login))
+    account.balance, account.credit, account.equity = state.balance, state.credit, state.equity
+    account.margin, account.free_margin, account.margin_level = state.margin, state.free_margin, state.margin_level
+    account.snapshot_at = timezone.now()
+    TradingAccount.objects.filter(pk=account.pk).update(**{f: getattr(account, f) for f in SNAPSHOT_FIELDS})
+    return account
+
+
+def positions_snapshot_sync(*, server: TradeServer, batch_size: int | None = None) -> int:
+    """Replace the stored open positions of the server's accounts, batch by batch. Returns positions stored."""
+    size = batch_size or settings.MT5_SNAPSHOT_BATCH
+    ids_by_login = dict(
+        TradingAccount.objects.filter(server=server, state=TradingAccount.State.PROVISIONED).values_list("login", "pk")
+    )
+    stored = 0
+    for logins in _chunks(sorted(ids_by_login), size):
+        positions = server_call(server, lambda m, batch=logins: m.positions_get(batch))
+        now = timezone.now()
+        with transaction.atomic():
+            PositionSnapshot.objects.filter(server=server, login__in=logins).delete()
+            PositionSnapshot.objects.bulk_create(
+                PositionSnapshot(
+                    server=server,
+                    position_id=p.position_id,
+                    login=p.login,
+                    account_id=ids_by_login.get(p.login),
+                    symbol=p.symbol,
+                    action=p.action,
+                    volume=p.volume,
+                    price_open=p.price_open,
+                    price_current=p.price_current,
+                    profit=p.profit,
+                    swap=p.swap,
+                    opened_at=p.opened_at,
+                    snapshot_at=now,
+                )
+                for p in positions
+            )
+        stored += len(positions)
+    return stored
+
+
+def deals_import(*, server: TradeServer, max_pages: int | None = None, pages_per_commit: int = 10) -> int:
+    """Import new deals after the server's cursor, page by page (100 a page, as MT5 serves them).
+
+    Rows and the cursor are committed together every `pages_per_commit` pages, and rows are inserted with
+    ON CONFLICT DO NOTHING on (server, ticket): a deal seen twice is stored once, and a crash loses no more than
+    the uncommitted pages, which the next run reads again. Memory stays flat whatever the number of deals.
+    """
+    server.refresh_from_db(fields=["deal_cursor_ticket"])
+    cursor = server.deal_cursor_ticket
+    accounts = dict(TradingAccount.objects.filter(server=server).values_list("login", "pk"))
+    imported = pages = 0
+    pending: list[Deal] = []
+    date_to = timezone.now() + timedelta(days=2)  # servers keep their own (often EET) clock
+
+    def flush() -> None:
+        nonlocal pending
+        if not pending:
+            return
+        with transaction.atomic():
+            Deal.objects.bulk_create(pending, ignore_conflicts=True, batch_size=1000)
+            TradeServer.objects.filter(pk=server.pk).update(deal_cursor_ticket=cursor, deals_imported_at=timezone.now())
+        pending = []
+
+    while max_pages is None or pages < max_pages:
+        try:
+            page = server_call(
+                server,
+                lambda m, after=cursor: m.deals_page(
+                    date_from=EPOCH, date_to=date_to, group="*", after_ticket=after, total=PAGE_SIZE
+                ),
+            )
+        except MT5Error:
+            flush()  # keep what was read; the next run resumes from here
+            raise
+        pages += 1
+        if not page:
+            break
+        pending += [
+            Deal(
+                server=server,
+                ticket=d.ticket,
+                login=d.login,
+                account_id=accounts.get(d.login),
+                time=d.time,
+                symbol=d.symbol,
+                action=d.action,
+                entry=d.entry,
+                volume=d.volume,
+                price=d.price,
+                profit=d.profit,
+                commission=d.commission,
+                swap=d.swap,
+                comment=d.comment[:64],
+                position_id=d.position_id,
+                contract_size=d.contract_size,
+            )
+            for d in page
+        ]
+        imported += len(page)
+        cursor = page[-1].ticket
+        if pages % pages_per_commit == 0:
+            flush()
+        if len(page) < PAGE_SIZE:
+            break
+    flush()
+    return imported
+
+
+def trade_server_ping(*, server: TradeServer) -> bool:
+    """Keep the manager session alive and the health fields current. Returns whether the server answered."""
+    try:
+        server_call(server, lambda m: m.ping())
+    except MT5Error as exc:
+        logger.warning("trade server %s did not answer: %s", server.name, exc)
+        return False
+    return True

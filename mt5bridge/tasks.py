@@ -1,0 +1,101 @@
+"""Celery doors of the MT5 bridge: load ids, call a service. All are safe to run twice."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from core.tasks import RETRYING
+
+
+def _active_servers():
+    from mt5bridge.models import TradeServer
+
+    return TradeServer.objects.filter(is_active=True)
+
+
+@shared_task(name="mt5bridge.trading_account_provision", **RETRYING)
+def trading_account_provision(account_id: int) -> str:
+    from mt5bridge.services import trading_account_provision as provision
+
+    return provision(account_id=account_id).state
+
+
+@shared_task(name="mt5bridge.balance_operation_send", **{**RETRYING, "max_retries": 30, "retry_backoff_max": 60})
+def balance_operation_send(operation_id: int) -> str:
+    from mt5bridge.services import balance_operation_send as send
+
+    return send(operation_id=operation_id).state
+
+
+@shared_task(name="mt5bridge.balance_operation_resolve", **{**RETRYING, "max_retries": 30, "retry_backoff_max": 60})
+def balance_operation_resolve(operation_id: int) -> str:
+    from mt5bridge.services import balance_operation_resolve as resolve
+
+    return resolve(operation_id=operation_id).state
+
+
+@shared_task(name="mt5bridge.balance_operations_resolve_stuck", acks_late=True)
+def balance_operations_resolve_stuck() -> dict:
+    from mt5bridge.services import balance_operations_resolve_stuck as sweep
+
+    return sweep()
+
+
+@shared_task(name="mt5bridge.accounts_snapshot_sync", acks_late=True, time_limit=600, soft_time_limit=540)
+def accounts_snapshot_sync() -> dict:
+    from mt5bridge.manager_api import MT5Error
+    from mt5bridge.services import accounts_snapshot_sync as sync
+
+    done = {}
+    for server in _active_servers():
+        try:
+            done[server.name] = sync(server=server)
+        except MT5Error as exc:  # one server down must not stop the others
+            done[server.name] = f"failed: {exc}"
+    return done
+
+
+@shared_task(name="mt5bridge.positions_snapshot_sync", acks_late=True, time_limit=600, soft_time_limit=540)
+def positions_snapshot_sync() -> dict:
+    from mt5bridge.manager_api import MT5Error
+    from mt5bridge.services import positions_snapshot_sync as sync
+
+    done = {}
+    for server in _active_servers():
+        try:
+            done[server.name] = sync(server=server)
+        except MT5Error as exc:
+            done[server.name] = f"failed: {exc}"
+    return done
+
+
+@shared_task(name="mt5bridge.deals_import", acks_late=True, time_limit=1800, soft_time_limit=1700)
+def deals_import() -> dict:
+    from mt5bridge.manager_api import MT5Error
+    from mt5bridge.services import deals_import as run
+
+    done = {}
+    for server in _active_servers():
+        try:
+            done[server.name] = run(server=server)
+        except MT5Error as exc:
+            done[server.name] = f"failed: {exc}"
+    return done
+
+
+@shared_task(name="mt5bridge.trade_servers_refresh", acks_late=True)
+def trade_servers_refresh() -> dict:
+    """Ping every server (keeps sessions alive, updates health) and mirror its groups."""
+    from mt5bridge.manager_api import MT5Error
+    from mt5bridge.services import trade_server_ping, trade_server_sync_groups
+
+    done = {}
+    for server in _active_servers():
+        if not trade_server_ping(server=server):
+            done[server.name] = "down"
+            continue
+        try:
+            done[server.name] = f"{trade_server_sync_groups(server=server)} groups"
+        except MT5Error as exc:
+            done[server.name] = f"groups failed: {exc}"
+    return done

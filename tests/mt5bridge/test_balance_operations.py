@@ -1,0 +1,198 @@
+"""Exactly-once balance operations through the services, against the mock trade server process."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+from django_fsm_log.models import StateLog
+
+from core.errors import ApplicationError, RetryableError
+from mt5bridge.models import BalanceOperation
+from mt5bridge.servers import manager_for
+from mt5bridge.services import (
+    balance_operation_create,
+    balance_operation_resolve,
+    balance_operation_send,
+    balance_operations_resolve_stuck,
+)
+from tests.mt5bridge.conftest import free_port
+from tests.mt5bridge.factories import open_account
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _no_grace(settings):
+    settings.MT5_UNKNOWN_GRACE_SECONDS = 0
+
+
+@pytest.fixture
+def account(live_server_mt5):
+    return open_account(live_server_mt5)
+
+
+def _deals_with(account, comment):
+    far = datetime.now(UTC) + timedelta(days=2)
+    deals = manager_for(account.server).deals_page(
+        login=account.login, date_from=datetime(2000, 1, 1, tzinfo=UTC), date_to=far
+    )
+    return [d for d in deals if d.comment == comment]
+
+
+def _mt5_balance(account) -> Decimal:
+    return manager_for(account.server).account_get(account.login).balance
+
+
+def test_create_records_pending_and_schedules_the_send_after_commit(account, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks() as callbacks:
+        operation = balance_operation_create(account=account, amount="250.50", idempotency_key="dep:1")
+
+    assert operation.state == BalanceOperation.State.PENDING
+    assert operation.comment == f"CRM #{operation.reference}"
+    assert len(callbacks) == 1
+    assert _mt5_balance(account) == 0  # nothing is sent inside the caller's transaction
+
+
+@pytest.mark.parametrize(
+    ("amount", "label", "message"),
+    [
+        ("0", "CRM", "non-zero"),
+        ("1000000.01", "CRM", "over the limit"),
+        ("10", "A much too long label here", "longer than 31"),
+    ],
+)
+def test_create_refuses_bad_input_and_records_nothing(account, amount, label, message):
+    with pytest.raises(ApplicationError, match=message):
+        balance_operation_create(account=account, amount=amount, idempotency_key="bad", label=label)
+
+    assert not BalanceOperation.objects.exists()
+
+
+def test_same_key_returns_the_same_operation_and_a_different_request_is_refused(account):
+    first = balance_operation_create(account=account, amount="10", idempotency_key="dep:2")
+    again = balance_operation_create(account=account, amount="10.00", idempotency_key="dep:2")
+
+    assert again.pk == first.pk
+    with pytest.raises(ApplicationError, match="already used"):
+        balance_operation_create(account=account, amount="11", idempotency_key="dep:2")
+    assert BalanceOperation.objects.count() == 1
+
+
+def test_send_confirms_with_the_ticket_and_a_second_send_does_nothing(account):
+    operation = balance_operation_create(account=account, amount="100", idempotency_key="dep:3")
+
+    sent = balance_operation_send(operation_id=operation.pk)
+    again = balance_operation_send(operation_id=operation.pk)
+
+    assert sent.state == again.state == BalanceOperation.State.CONFIRMED
+    deals = _deals_with(account, operation.comment)
+    assert [d.ticket for d in deals] == [sent.ticket]
+    assert _mt5_balance(account) == Decimal("100.00")
+    assert list(StateLog.objects.for_(sent).values_list("transition", flat=True)) == ["mark_sent", "confirm"]
+
+
+def test_lost_reply_is_resolved_by_the_deal_comment_never_by_resending(mt5_mock, account):
+    operation = balance_operation_create(account=account, amount="75", idempotency_key="dep:4")
+    mt5_mock.faults(lost_response_ratio=1.0, paths=["/api/trade/balance"])
+
+    unknown = balance_operation_send(operation_id=operation.pk)
+    assert unknown.state == BalanceOperation.State.UNKNOWN
+    assert balance_operation_send(operation_id=operation.pk).state == BalanceOperation.State.UNKNOWN  # no resend
+
+    mt5_mock.clear_faults()
+    resolved = balance_operation_resolve(operation_id=operation.pk)
+
+    assert resolved.state == BalanceOperation.State.CONFIRMED
+    assert [d.ticket for d in _deals_with(account, operation.comment)] == [resolved.ticket]
+    assert _mt5_balance(account) == Decimal("75.00")
+
+
+def test_unknown_without_a_deal_is_sent_again_exactly_once(mt5_mock, account):
+    operation = balance_operation_create(account=account, amount="30", idempotency_key="dep:5")
+    mt5_mock.faults(http_5xx_ratio=1.0, paths=["/api/trade/balance"])  # refused before applying, reply says 503
+
+    assert balance_operation_send(operation_id=operation.pk).state == BalanceOperation.State.UNKNOWN
+    mt5_mock.clear_faults()
+    assert balance_operation_resolve(operation_id=operation.pk).state == BalanceOperation.State.PENDING
+    confirmed = balance_operation_send(operation_id=operation.pk)
+
+    assert confirmed.state == BalanceOperation.State.CONFIRMED
+    assert confirmed.attempts == 2
+    assert len(_deals_with(account, operation.comment)) == 1
+
+
+def test_resolve_waits_for_the_grace_period(settings, mt5_mock, account):
+    settings.MT5_UNKNOWN_GRACE_SECONDS = 60
+    operation = balance_operation_create(account=account, amount="5", idempotency_key="dep:6")
+    mt5_mock.faults(lost_response_ratio=1.0, paths=["/api/trade/balance"])
+    balance_operation_send(operation_id=operation.pk)
+    mt5_mock.clear_faults()
+
+    with pytest.raises(RetryableError, match="waiting"):
+        balance_operation_resolve(operation_id=operation.pk)
+    assert BalanceOperation.objects.get().state == BalanceOperation.State.UNKNOWN
+
+
+def test_no_money_fails_for_good_and_writes_no_deal(account):
+    operation = balance_operation_create(account=account, amount="-10", idempotency_key="wd:1")
+
+    failed = balance_operation_send(operation_id=operation.pk)
+
+    assert failed.state == BalanceOperation.State.FAILED
+    assert "10019" in failed.last_error
+    assert _deals_with(account, operation.comment) == []
+
+
+def test_unreachable_server_requeues_for_a_retry(account):
+    account.server.url = f"http://127.0.0.1:{free_port()}"
+    account.server.save()
+    operation = balance_operation_create(account=account, amount="20", idempotency_key="dep:7")
+
+    with pytest.raises(RetryableError):
+        balance_operation_send(operation_id=operation.pk)
+
+    operation = BalanceOperation.objects.get(pk=operation.pk)
+    assert (operation.state, operation.attempts) == (BalanceOperation.State.PENDING, 1)
+    assert "connection refused" in operation.last_error
+
+
+def test_operations_give_up_after_the_attempt_limit(settings, account):
+    settings.MT5_MAX_SEND_ATTEMPTS = 1
+    account.server.url = f"http://127.0.0.1:{free_port()}"
+    account.server.save()
+    operation = balance_operation_create(account=account, amount="20", idempotency_key="dep:8")
+    with pytest.raises(RetryableError):
+        balance_operation_send(operation_id=operation.pk)
+
+    assert balance_operation_send(operation_id=operation.pk).state == BalanceOperation.State.FAILED
+
+
+def test_sweeper_moves_a_sent_operation_whose_worker_died_to_unknown(account, django_capture_on_commit_callbacks):
+    operation = BalanceOperation.objects.get(
+        pk=balance_operation_create(account=account, amount="15", idempotency_key="dep:9").pk
+    )
+    operation.mark_sent()
+    operation.sent_at = timezone.now() - timedelta(hours=1)
+    operation.save()
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        counts = balance_operations_resolve_stuck()
+
+    assert counts["sent"] == 1
+    assert BalanceOperation.objects.get().state == BalanceOperation.State.UNKNOWN
+    assert len(callbacks) == 1
+    # The lookup finds no deal (the worker died before calling MT5), so it is sent again, once.
+    assert balance_operation_resolve(operation_id=operation.pk).state == BalanceOperation.State.PENDING
+    assert balance_operation_send(operation_id=operation.pk).state == BalanceOperation.State.CONFIRMED
+    assert len(_deals_with(account, operation.comment)) == 1
+
+
+def test_an_illegal_transition_is_a_readable_error(account):
+    from core.fsm import apply_transition
+
+    operation = balance_operation_create(account=account, amount="1", idempotency_key="dep:10")
+    with pytest.raises(ApplicationError, match="pending"):
+        apply_transition(operation, "confirm")

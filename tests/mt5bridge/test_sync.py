@@ -1,0 +1,154 @@
+"""Snapshots, positions, deal import and the circuit breaker, against the mock trade server process."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+
+from brokerage import health
+from mt5bridge.manager_api import MT5RetryableError
+from mt5bridge.models import Deal, PositionSnapshot, TradeServer, TradingAccount, TradingGroup
+from mt5bridge.servers import breaker_is_open, server_call
+from mt5bridge.services import (
+    accounts_snapshot_sync,
+    balance_operation_create,
+    balance_operation_send,
+    deals_import,
+    positions_snapshot_sync,
+    trade_server_sync_groups,
+)
+from tests.mt5bridge.conftest import free_port
+from tests.mt5bridge.factories import open_account
+
+pytestmark = pytest.mark.django_db
+
+
+def _fund(account, amount: str) -> None:
+    operation = balance_operation_create(account=account, amount=amount, idempotency_key=f"fund:{account.pk}:{amount}")
+    balance_operation_send(operation_id=operation.pk)
+
+
+def test_groups_are_mirrored_by_kind_and_vanished_ones_disabled(live_server_mt5):
+    TradingGroup.objects.create(server=live_server_mt5, name="real\\gone-usd", account_type="standard", currency="USD")
+
+    assert trade_server_sync_groups(server=live_server_mt5) == 3
+
+    names = set(TradingGroup.objects.filter(server=live_server_mt5, enabled=True).values_list("name", flat=True))
+    assert names == {"real\\standard-usd", "real\\standard-eur", "real\\pro-usd"}
+    assert not TradingGroup.objects.get(name="real\\gone-usd").enabled
+
+
+def test_account_snapshots_read_every_open_account_in_batches(mt5_mock, live_server_mt5):
+    accounts = [open_account(live_server_mt5) for _ in range(5)]
+    for i, account in enumerate(accounts):
+        _fund(account, f"{100 * (i + 1)}")
+    before = timezone.now()
+
+    assert accounts_snapshot_sync(server=live_server_mt5, batch_size=2) == 5
+
+    for i, account in enumerate(TradingAccount.objects.order_by("pk")):
+        assert (account.balance, account.equity, account.free_margin) == (Decimal(100 * (i + 1)),) * 3
+        assert account.snapshot_at >= before
+
+
+def test_an_unreachable_server_keeps_the_last_snapshot_and_its_age(live_server_mt5):
+    account = open_account(live_server_mt5)
+    accounts_snapshot_sync(server=live_server_mt5)
+    seen_at = TradingAccount.objects.get(pk=account.pk).snapshot_at
+    live_server_mt5.url = f"http://127.0.0.1:{free_port()}"
+    live_server_mt5.save()
+
+    with pytest.raises(MT5RetryableError):
+        accounts_snapshot_sync(server=live_server_mt5)
+    assert TradingAccount.objects.get(pk=account.pk).snapshot_at == seen_at
+
+
+def test_positions_follow_the_trade_server(mt5_mock, live_server_mt5):
+    account = open_account(live_server_mt5)
+    _fund(account, "5000")
+    opened = mt5_mock.control(
+        "POST", "positions/open", {"login": account.login, "symbol": "EURUSD", "action": 0, "volume": 10000}
+    )
+
+    assert positions_snapshot_sync(server=live_server_mt5) == 1
+    position = PositionSnapshot.objects.get()
+    assert (position.position_id, position.symbol, position.volume, position.account_id) == (
+        int(opened["position"]),
+        "EURUSD",
+        Decimal("1.00"),
+        account.pk,
+    )
+
+    mt5_mock.control("POST", "positions/close", {"position": int(opened["position"])})
+    assert positions_snapshot_sync(server=live_server_mt5) == 0
+    assert not PositionSnapshot.objects.exists()
+
+
+def test_deal_import_is_incremental_idempotent_and_resumable(mt5_mock, live_server_mt5):
+    account = open_account(live_server_mt5)
+    mt5_mock.control("POST", "bulk_deals", {"logins": [account.login], "count": 250, "days": 1})
+
+    # A first run that stops after two pages (a crash after its last commit): the cursor is where it stopped.
+    assert deals_import(server=live_server_mt5, max_pages=2, pages_per_commit=1) == 200
+    server = TradeServer.objects.get(pk=live_server_mt5.pk)
+    assert server.deal_cursor_ticket == Deal.objects.order_by("-ticket").first().ticket
+
+    deals_import(server=live_server_mt5)
+    total_mine = Deal.objects.filter(login=account.login).count()
+    assert total_mine == 250
+    assert Deal.objects.filter(login=account.login, account=account).count() == 250
+
+    # Rewind the cursor as if the last commit had been lost: the re-read deals are stored once.
+    TradeServer.objects.filter(pk=server.pk).update(deal_cursor_ticket=0)
+    deals_import(server=live_server_mt5)
+    assert Deal.objects.filter(login=account.login).count() == 250
+
+
+def test_imported_deal_fields(mt5_mock, live_server_mt5):
+    account = open_account(live_server_mt5)
+    _fund(account, "5000")
+    opened = mt5_mock.control(
+        "POST", "positions/open", {"login": account.login, "symbol": "XAUUSD", "action": 1, "volume": 2000}
+    )
+    mt5_mock.control("POST", "positions/close", {"position": int(opened["position"])})
+
+    deals_import(server=live_server_mt5)
+
+    mine = list(Deal.objects.filter(login=account.login).order_by("ticket"))
+    assert [(d.action, d.entry, d.symbol) for d in mine] == [(2, 0, ""), (1, 0, "XAUUSD"), (0, 1, "XAUUSD")]
+    assert mine[1].volume == Decimal("0.20")
+    assert mine[1].contract_size == Decimal("100")
+    assert mine[2].position_id == int(opened["position"])
+
+
+def test_breaker_opens_after_repeated_failures_and_fails_fast(settings, live_server_mt5):
+    settings.MT5_BREAKER_THRESHOLD = 3
+    live_server_mt5.url = f"http://127.0.0.1:{free_port()}"
+    live_server_mt5.save()
+
+    for _ in range(3):
+        with pytest.raises(MT5RetryableError, match="refused"):
+            server_call(live_server_mt5, lambda m: m.ping())
+    server = TradeServer.objects.get(pk=live_server_mt5.pk)
+    assert breaker_is_open(server)
+    with pytest.raises(MT5RetryableError, match="circuit open"):
+        server_call(server, lambda m: m.ping())
+    assert server.consecutive_failures == 3
+
+
+def test_readyz_names_a_trade_server_that_is_down(client, live_server_mt5):
+    other = TradeServer.objects.create(
+        name="live-dead",
+        kind="live",
+        url=f"http://127.0.0.1:{free_port()}",
+        manager_login=1000,
+        password_env="MT5_TEST_PASSWORD",
+    )
+
+    body = client.get("/readyz").json()
+
+    assert body["down"] == ["mt5"]
+    assert body["checks"]["mt5"] == f"down: not answering: {other.name}"
+    assert "mt5" in health.READINESS_CHECKS
