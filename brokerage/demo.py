@@ -51,6 +51,7 @@ class DemoServer:
     kind: str
     url: str
     port: int
+    first_login: int
     # The groups the bundled mock server starts with, so accounts can be requested before it first answers;
     # `mt5bridge.trade_servers_refresh` re-reads them from the server every minute.
     groups: tuple[tuple[str, str, str, tuple[int, ...], str], ...]
@@ -64,6 +65,7 @@ SERVERS = (
         "live",
         "http://127.0.0.1:8447",
         8447,
+        500000,
         (
             ("real\\standard-usd", "standard", "USD", REAL_LEVERAGES, "0"),
             ("real\\standard-eur", "standard", "EUR", REAL_LEVERAGES, "0"),
@@ -75,6 +77,7 @@ SERVERS = (
         "demo",
         "http://127.0.0.1:8448",
         8448,
+        90000000,
         (
             ("demo\\standard-usd", "standard", "USD", DEMO_LEVERAGES, "0"),
             ("demo\\pro-eur", "pro", "EUR", DEMO_LEVERAGES, "3.00"),

@@ -13,6 +13,9 @@ from core.fsm import logged_transition
 from core.models import TimeStampedModel
 
 MONEY = {"max_digits": 18, "decimal_places": 2}
+BALANCE_KINDS = [(2, "Balance"), (3, "Credit"), (4, "Charge"), (5, "Correction"), (6, "Bonus")]
+DEAL_ACTIONS = [(0, "Buy"), (1, "Sell"), *BALANCE_KINDS, (7, "Commission")]
+DEAL_ENTRIES = [(0, "In"), (1, "Out"), (2, "In/out"), (3, "Out by")]
 
 
 class TradeServer(TimeStampedModel):
@@ -207,8 +210,8 @@ class Deal(models.Model):
     account = models.ForeignKey(TradingAccount, on_delete=models.SET_NULL, null=True, blank=True, related_name="deals")
     time = models.DateTimeField()
     symbol = models.CharField(max_length=32, blank=True)
-    action = models.PositiveSmallIntegerField()
-    entry = models.PositiveSmallIntegerField()
+    action = models.PositiveSmallIntegerField(choices=DEAL_ACTIONS)
+    entry = models.PositiveSmallIntegerField(choices=DEAL_ENTRIES)
     volume = models.DecimalField(max_digits=14, decimal_places=2, help_text="Lots.")
     price = models.DecimalField(max_digits=18, decimal_places=5)
     profit = models.DecimalField(**MONEY)
@@ -236,7 +239,7 @@ class PositionSnapshot(models.Model):
     login = models.PositiveBigIntegerField()
     account = models.ForeignKey(TradingAccount, on_delete=models.CASCADE, null=True, related_name="positions")
     symbol = models.CharField(max_length=32)
-    action = models.PositiveSmallIntegerField()
+    action = models.PositiveSmallIntegerField(choices=DEAL_ACTIONS[:2])
     volume = models.DecimalField(max_digits=14, decimal_places=2)
     price_open = models.DecimalField(max_digits=18, decimal_places=5)
     price_current = models.DecimalField(max_digits=18, decimal_places=5)

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import timedelta
 from typing import TypeVar
 
@@ -94,6 +95,12 @@ def _record_failure(server: TradeServer, error: Exception) -> None:
         server.breaker_open_until = until
 
 
+def _check_breaker(server: TradeServer) -> None:
+    if breaker_is_open(server):
+        until = f"{server.breaker_open_until:%H:%M:%S}"
+        raise MT5RetryableError(f"Trade server {server.name} is unavailable (circuit open until {until}).")
+
+
 def server_call(server: TradeServer, fn: Callable[[ManagerAPI], T]) -> T:
     """Run `fn` against the server's adapter with the breaker and health bookkeeping around it.
 
@@ -114,3 +121,29 @@ def server_call(server: TradeServer, fn: Callable[[ManagerAPI], T]) -> T:
         raise
     _record_success(server)
     return result
+
+
+def server_calls_pipelined(server: TradeServer, calls: list[Callable[[ManagerAPI], T]]) -> Iterator[T]:
+    """Run read-only calls one after another, one call ahead of the consumer, and yield their results in order.
+
+    While the caller stores batch N (database work), batch N+1 is already on the wire, so a sync costs about the
+    larger of the two instead of their sum. Only the network happens in the helper thread; health bookkeeping and
+    errors surface in the caller's thread (a failed call stops the sequence, as `server_call` would).
+    """
+    _check_breaker(server)
+    manager = manager_for(server)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"mt5-{server.name}") as pool:
+        pending: Future | None = pool.submit(calls[0], manager) if calls else None
+        for index in range(len(calls)):
+            assert pending is not None
+            try:
+                result = pending.result()
+            except MT5TerminalError:
+                _record_success(server)
+                raise
+            except MT5RetryableError as exc:
+                _record_failure(server, exc)
+                raise
+            pending = pool.submit(calls[index + 1], manager) if index + 1 < len(calls) else None
+            yield result
+    _record_success(server)

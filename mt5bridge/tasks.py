@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from celery import shared_task
 
 from core.tasks import RETRYING
@@ -15,9 +17,16 @@ def _active_servers():
 
 @shared_task(name="mt5bridge.trading_account_provision", **RETRYING)
 def trading_account_provision(account_id: int) -> str:
+    from mt5bridge.manager_api import MT5Error
+    from mt5bridge.services import account_snapshot_refresh
     from mt5bridge.services import trading_account_provision as provision
 
-    return provision(account_id=account_id).state
+    account = provision(account_id=account_id)
+    if account.state == account.State.PROVISIONED:
+        # Read the figures now so the portal shows them at once; if MT5 is slow, the periodic snapshot will.
+        with contextlib.suppress(MT5Error):
+            account_snapshot_refresh(account=account)
+    return account.state
 
 
 @shared_task(name="mt5bridge.balance_operation_send", **{**RETRYING, "max_retries": 30, "retry_backoff_max": 60})

@@ -66,7 +66,13 @@ class Command(BaseCommand):
     def _server(self, spec: demo.DemoServer) -> None:
         server, _ = TradeServer.objects.get_or_create(
             name=spec.name,
-            defaults={"kind": spec.kind, "url": spec.url, "manager_login": 1000, "password_env": "MT5_MOCK_PASSWORD"},
+            defaults={
+                "kind": spec.kind,
+                "url": spec.url,
+                "manager_login": 1000,
+                "password_env": "MT5_MOCK_PASSWORD",
+                "next_login": spec.first_login,
+            },
         )
         for name, account_type, currency, leverages, commission in spec.groups:
             TradingGroup.objects.get_or_create(
