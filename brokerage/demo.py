@@ -26,6 +26,7 @@ class DemoClient:
     first_name: str
     last_name: str
     referral_code: str = ""
+    level: str = "registered"  # verification level the demo starts them at
 
 
 STAFF = (
@@ -39,9 +40,9 @@ STAFF = (
 )
 
 CLIENTS = (
-    DemoClient("alice@demo.example", "Alice", "Martin"),
-    DemoClient("bob@demo.example", "Bob", "Nguyen", referral_code="PARTNER-01"),
-    DemoClient("carol@demo.example", "Carol", "Okafor"),
+    DemoClient("alice@demo.example", "Alice", "Martin", level="full"),
+    DemoClient("bob@demo.example", "Bob", "Nguyen", referral_code="PARTNER-01", level="identity"),
+    DemoClient("carol@demo.example", "Carol", "Okafor"),  # not verified yet: walks through onboarding
 )
 
 

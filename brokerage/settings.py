@@ -315,6 +315,8 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(hour=3, minute=17),
         "options": {"queue": "default", "expires": timedelta(hours=6).total_seconds()},
     },
+    "core.webhook_events_sweep": {"task": "core.webhook_events_sweep", "schedule": 60.0},
+    "kyc.kyc_cases_expire": {"task": "kyc.kyc_cases_expire", "schedule": crontab(hour=2, minute=5)},
     "mt5bridge.trade_servers_refresh": {"task": "mt5bridge.trade_servers_refresh", "schedule": 60.0},
     "mt5bridge.accounts_snapshot_sync": {"task": "mt5bridge.accounts_snapshot_sync", "schedule": 60.0},
     "mt5bridge.positions_snapshot_sync": {"task": "mt5bridge.positions_snapshot_sync", "schedule": 60.0},
@@ -353,3 +355,20 @@ MT5_MAX_SEND_ATTEMPTS = _setting("MT5_MAX_SEND_ATTEMPTS", env.int, default=12)
 MT5_MAX_BALANCE_OPERATION = Decimal(_setting("MT5_MAX_BALANCE_OPERATION", env.str, default="1000000"))
 MT5_DEMO_DEPOSIT = Decimal(_setting("MT5_DEMO_DEPOSIT", env.str, default="10000"))
 MT5_SNAPSHOT_BATCH = _setting("MT5_SNAPSHOT_BATCH", env.int, default=500)
+
+# --- KYC and compliance ---------------------------------------------------------------------------------------
+# Identity documents are never under MEDIA_ROOT or STATIC_ROOT: nothing serves this folder but a staff-only view.
+KYC_DOCUMENT_ROOT = Path(_setting("KYC_DOCUMENT_ROOT", env.str, default=str(VAR_DIR / "private" / "kyc")))
+KYC_PROVIDER = _setting("KYC_PROVIDER", env.str, default="manual")
+KYC_PROVIDERS = {
+    "manual": "kyc.providers.manual.ManualProvider",
+    "sumsub": "kyc.providers.sumsub.SumsubProvider",
+}
+SUMSUB_WEBHOOK_SECRET = _setting("SUMSUB_WEBHOOK_SECRET", env.str, default="" if PRODUCTION else "local-sumsub-secret")
+# Provider events older than this (by their own creation time) are refused as stale replays.
+KYC_WEBHOOK_MAX_AGE_SECONDS = _setting("KYC_WEBHOOK_MAX_AGE_SECONDS", env.int, default=3600)
+KYC_DISCLOSURE_VERSION = "2026-01"
+KYC_HIGH_RISK_COUNTRIES = _setting(
+    "KYC_HIGH_RISK_COUNTRIES", env.list, default=["KP", "IR", "MM", "SY", "YE", "AF", "HT", "SS", "VE"]
+)
+WEBHOOK_HANDLERS = {"kyc": {"sumsub": "kyc.providers.sumsub.handle_event"}}

@@ -1,4 +1,7 @@
-"""Defaults every Celery task of the project shares: retry only what may succeed later, with backoff and jitter."""
+"""Defaults every Celery task of the project shares (retry only what may succeed later, with backoff and jitter),
+and the webhook inbox's tasks."""
+
+from celery import shared_task
 
 from core.errors import RetryableError
 
@@ -10,3 +13,17 @@ RETRYING = {
     "max_retries": 8,
     "acks_late": True,
 }
+
+
+@shared_task(name="core.webhook_process", acks_late=True)
+def webhook_process(event_id: int) -> str:
+    from core.webhooks import webhook_process as process
+
+    return process(event_id=event_id).status
+
+
+@shared_task(name="core.webhook_events_sweep", acks_late=True)
+def webhook_events_sweep() -> int:
+    from core.webhooks import webhook_events_sweep as sweep
+
+    return sweep()

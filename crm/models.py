@@ -63,9 +63,21 @@ class ClientProfile(TimeStampedModel):
         help_text="The IB referral code given at signup, stored as typed; the IB program attributes it.",
     )
     signup_ip = models.GenericIPAddressField(null=True, blank=True)
+    # Personal details the client gives during onboarding; KYC verifies them against documents.
+    legal_name = models.CharField(max_length=150, blank=True)
+    date_of_birth = models.DateField(null=True, blank=True)
+    country = models.CharField(max_length=2, blank=True, help_text="ISO 3166-1 alpha-2 country of residence.")
+    address_line = models.CharField(max_length=200, blank=True)
+    city = models.CharField(max_length=100, blank=True)
+    postcode = models.CharField(max_length=20, blank=True)
+    phone = models.CharField(max_length=32, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["referral_code"])]
 
     def __str__(self) -> str:
         return f"Client {self.user.email}"
+
+    @property
+    def details_complete(self) -> bool:
+        return all([self.legal_name, self.date_of_birth, self.country, self.address_line, self.city, self.phone])

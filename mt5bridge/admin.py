@@ -52,13 +52,13 @@ class TradeServerAdmin(admin.ModelAdmin):
     @admin.display(description="Health")
     def health(self, server: TradeServer) -> str:
         if not server.is_active:
-            return format_html('<span style="color:#64748b">inactive</span>')
+            return format_html('<span class="health-off">{}</span>', "inactive")
         if breaker_is_open(server):
-            return format_html('<b style="color:#b91c1c">circuit open</b>')
+            return format_html('<span class="health-bad">{}</span>', "circuit open")
         if server.consecutive_failures:
-            return format_html('<b style="color:#b45309">{} failures</b>', server.consecutive_failures)
+            return format_html('<span class="health-warn">{} failures</span>', server.consecutive_failures)
         if server.last_ok_at and (timezone.now() - server.last_ok_at).total_seconds() < 180:
-            return format_html('<b style="color:#15803d">ok</b>')
+            return format_html('<span class="health-ok">{}</span>', "ok")
         return "unknown"
 
     @admin.action(description="Ping and re-read groups")

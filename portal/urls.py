@@ -1,12 +1,18 @@
 from django.urls import path
 
-from portal import accounts, views
+from portal import accounts, verification, views
 
 app_name = "portal"
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("portal/", views.dashboard, name="dashboard"),
+    path("portal/verification/", verification.status, name="verification"),
+    path("portal/verification/details/", verification.details, name="verification_details"),
+    path("portal/verification/questionnaire/", verification.questionnaire_view, name="verification_questionnaire"),
+    path("portal/verification/disclosure/", verification.disclosure, name="verification_disclosure"),
+    path("portal/verification/documents/", verification.documents, name="verification_documents"),
+    path("portal/verification/submit/", verification.submit, name="verification_submit"),
     path("portal/accounts/", accounts.account_list, name="account_list"),
     path("portal/accounts/open/", accounts.account_open, name="account_open"),
     path("portal/accounts/<int:account_id>/", accounts.account_detail, name="account_detail"),

@@ -10,7 +10,7 @@ from django.db import transaction
 from core.crypto import decrypt, encrypt
 from core.errors import ApplicationError
 from core.fsm import apply_transition
-from kyc.gate import Action, client_may
+from kyc.gate import Action, client_may, leverage_cap
 from mt5bridge.manager_api import MT5TerminalError, Retcode, mt5_password_generate
 from mt5bridge.models import TradeServer, TradingAccount, TradingGroup
 from mt5bridge.servers import server_call
@@ -22,6 +22,12 @@ MAX_ACCOUNTS_PER_KIND = 5
 
 def _display_name(user) -> str:
     return (f"{user.first_name} {user.last_name}".strip() or user.email)[:64]
+
+
+def _check_leverage_cap(user, leverage: int) -> None:
+    cap = leverage_cap(user=user)
+    if cap is not None and leverage > cap:
+        raise ApplicationError(f"Your appropriateness test limits your leverage to 1:{cap}.", code="leverage_cap")
 
 
 def _server_for(kind: str) -> TradeServer:
@@ -36,9 +42,10 @@ def trading_account_open(
 ) -> TradingAccount:
     """Record a request for a new MT5 account and provision it after commit.
 
-    Gates: live accounts ask `kyc.gate`; leverage must be one the group offers; at most five accounts of a kind per
-    client. The login is allocated here under a lock on the server row, so a retried provisioning creates nothing
-    twice. The first password is generated here and kept encrypted until the client has seen it once.
+    Gates: live accounts ask `kyc.gate` and respect the appropriateness test's leverage cap; leverage must be one
+    the group offers; at most five accounts of a kind per client. The login is allocated here under a lock on the
+    server row, so a retried provisioning creates nothing twice. The first password is generated here and kept
+    encrypted until the client has seen it once.
     """
     if kind not in TradeServer.Kind.values:
         raise ApplicationError("Choose a live or a demo account.")
@@ -55,6 +62,8 @@ def trading_account_open(
     if leverage not in group.leverages:
         offered = ", ".join(f"1:{value}" for value in group.leverages)
         raise ApplicationError(f"Leverage 1:{leverage} is not offered for this account. Choose one of {offered}.")
+    if kind == TradeServer.Kind.LIVE:
+        _check_leverage_cap(user, leverage)
     open_count = TradingAccount.objects.filter(user=user, server__kind=kind).exclude(
         state__in=[TradingAccount.State.FAILED, TradingAccount.State.DISABLED]
     )
@@ -174,6 +183,8 @@ def trading_account_change_leverage(*, account: TradingAccount, user, leverage: 
     if leverage not in account.group.leverages:
         offered = ", ".join(f"1:{value}" for value in account.group.leverages)
         raise ApplicationError(f"Leverage 1:{leverage} is not offered for this account. Choose one of {offered}.")
+    if not account.is_demo:
+        _check_leverage_cap(user, leverage)
     if leverage == account.leverage:
         return account
     server_call(account.server, lambda m: m.user_update(account.login, leverage=leverage))

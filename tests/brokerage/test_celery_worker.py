@@ -17,7 +17,7 @@ from django.utils import timezone
 
 ROOT = Path(__file__).resolve().parents[2]
 
-pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
 
 def _database_url() -> str:

@@ -10,7 +10,7 @@ from django.core import mail
 from crm.models import ClientProfile, User
 from tests.crm.factories import totp_code
 
-pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
 EMAIL = "journey@example.com"
 PASSWORD = "Journey-pass-2026"

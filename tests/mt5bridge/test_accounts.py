@@ -8,7 +8,6 @@ import pytest
 from django.urls import reverse
 
 from core.errors import ApplicationError
-from kyc.gate import GateDecision
 from mt5bridge.manager_api import mt5_password_generate
 from mt5bridge.models import BalanceOperation, TradingAccount
 from mt5bridge.servers import manager_for
@@ -21,13 +20,21 @@ from mt5bridge.services import (
     trading_account_reveal_password,
 )
 from tests.crm.factories import ClientFactory
+from tests.kyc.factories import verify
 from tests.mt5bridge.factories import open_account
+
+
+def VerifiedClient(level: str = "identity"):
+    user = ClientFactory()
+    verify(user, level)
+    return user
+
 
 pytestmark = pytest.mark.django_db
 
 
 def test_open_records_a_request_and_provisions_after_commit(live_server_mt5, django_capture_on_commit_callbacks):
-    user = ClientFactory()
+    user = VerifiedClient()
 
     with django_capture_on_commit_callbacks() as callbacks:
         account = trading_account_open(user=user, kind="live", account_type="standard", currency="USD", leverage=100)
@@ -42,7 +49,7 @@ def test_open_records_a_request_and_provisions_after_commit(live_server_mt5, dja
 
 
 def test_provisioning_twice_creates_one_user(live_server_mt5):
-    user = ClientFactory()
+    user = VerifiedClient()
     account = trading_account_open(user=user, kind="live", account_type="standard", currency="USD", leverage=100)
     # The first "user add" reached MT5 but its reply was lost: the account is still "requested" here.
     manager_for(live_server_mt5).user_add(
@@ -61,7 +68,7 @@ def test_provisioning_twice_creates_one_user(live_server_mt5):
 
 def test_login_taken_by_someone_else_fails_the_account_with_the_reason(live_server_mt5):
     account = trading_account_open(
-        user=ClientFactory(), kind="live", account_type="standard", currency="USD", leverage=100
+        user=VerifiedClient(), kind="live", account_type="standard", currency="USD", leverage=100
     )
     manager_for(live_server_mt5).user_add(
         login=account.login,
@@ -101,20 +108,39 @@ def test_open_refuses_what_the_groups_do_not_offer(live_server_mt5, fields, mess
     request = {"kind": "live", "account_type": "standard", "currency": "USD", "leverage": 100, **fields}
 
     with pytest.raises(ApplicationError, match=message):
-        trading_account_open(user=ClientFactory(), **request)
+        trading_account_open(user=VerifiedClient(), **request)
     assert not TradingAccount.objects.exists()
 
 
-def test_the_kyc_gate_guards_live_accounts_but_not_demo(live_server_mt5, demo_server, monkeypatch):
-    monkeypatch.setattr(
-        "mt5bridge.services.accounts.client_may",
-        lambda **kw: GateDecision(allowed=False, reason="Verify your identity first."),
-    )
-    user = ClientFactory()
+def test_the_kyc_gate_guards_live_accounts_but_not_demo(live_server_mt5, demo_server):
+    user = ClientFactory()  # email verified only
 
-    with pytest.raises(ApplicationError, match="Verify your identity first"):
+    with pytest.raises(ApplicationError, match="Verify your identity to open a live account"):
         trading_account_open(user=user, kind="live", account_type="standard", currency="USD", leverage=100)
+    assert not TradingAccount.objects.filter(server=live_server_mt5).exists()
     assert trading_account_open(user=user, kind="demo", account_type="standard", currency="USD", leverage=100)
+
+    verify(user)
+    assert trading_account_open(user=user, kind="live", account_type="standard", currency="USD", leverage=100)
+
+
+def test_the_appropriateness_cap_limits_live_leverage(live_server_mt5):
+    from kyc.services import questionnaire_submit
+
+    user = VerifiedClient()
+    low = {
+        "experience": "never",
+        "margin_call": "nothing",
+        "leverage_loss": "1",
+        "education": "no",
+        "loss_capacity": "no",
+    }
+    assert questionnaire_submit(user=user, answers=low).leverage_cap == 30
+
+    with pytest.raises(ApplicationError, match="limits your leverage to 1:30"):
+        trading_account_open(user=user, kind="live", account_type="standard", currency="USD", leverage=100)
+    account = trading_account_open(user=user, kind="live", account_type="standard", currency="USD", leverage=30)
+    assert account.leverage == 30
 
 
 def test_password_is_revealed_once_and_works_on_mt5(live_server_mt5):
@@ -161,7 +187,7 @@ def test_portal_pages_show_only_the_clients_own_accounts(client, live_server_mt5
 
 
 def test_portal_open_account_form(client, live_server_mt5, django_capture_on_commit_callbacks):
-    user = ClientFactory()
+    user = VerifiedClient()
     client.force_login(user)
 
     bad = client.post(
@@ -203,3 +229,16 @@ def test_mt5_down_leaves_the_leverage_unchanged_with_a_clear_message(client, liv
 
     assert "not answering" in response.content.decode()
     assert TradingAccount.objects.get(pk=account.pk).leverage == 100
+
+
+def test_the_portal_door_applies_the_kyc_gate(client, live_server_mt5):
+    user = ClientFactory()
+    client.force_login(user)
+
+    response = client.post(
+        reverse("portal:account_open"), {"kind": "live", "account_type": "standard", "currency": "USD", "leverage": 100}
+    )
+
+    assert response.status_code == 200
+    assert "Verify your identity to open a live account" in response.content.decode()
+    assert not TradingAccount.objects.exists()

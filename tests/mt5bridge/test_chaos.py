@@ -31,7 +31,7 @@ from mt5bridge.services import balance_operation_create
 from tests.mt5bridge.conftest import MANAGER_PASSWORD, ROOT, make_trade_server, start_mock, stop_mock
 from tests.mt5bridge.factories import open_account
 
-pytestmark = [pytest.mark.chaos, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.chaos, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
 ACCOUNTS = int(os.environ.get("CHAOS_ACCOUNTS", "200"))
 OPERATIONS = int(os.environ.get("CHAOS_OPERATIONS", "2000"))

@@ -16,6 +16,8 @@ from tqdm import tqdm
 from brokerage import demo
 from crm.models import User
 from crm.services import client_register
+from kyc.models import VerificationLevel
+from kyc.services.compliance import client_level_set
 from mt5bridge.models import TradeServer, TradingAccount, TradingGroup
 from mt5bridge.services import trading_account_open
 
@@ -62,6 +64,8 @@ class Command(BaseCommand):
     def _client(self, client: demo.DemoClient) -> None:
         user = self._user(client.email, client.first_name, client.last_name)
         client_register(user=user, referral_code=client.referral_code)
+        # Demo shortcut: the verified demo clients skip onboarding (a real client goes through KYC review).
+        client_level_set(user=user, level=VerificationLevel.objects.get(code=client.level))
 
     def _server(self, spec: demo.DemoServer) -> None:
         server, _ = TradeServer.objects.get_or_create(
