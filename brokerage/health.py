@@ -30,11 +30,20 @@ def check_broker() -> None:
 
 
 def check_trade_servers() -> None:
-    """Every active MT5 server answers a ping (one short call each; a server with an open breaker is down)."""
+    """Every active MT5 server is reachable. Recent health (the bridge's own calls, the minutely ping) answers without
+    a network call; only a server not heard from in a minute is pinged, and one whose breaker is open is down."""
+    from django.utils import timezone
+
     from mt5bridge.models import TradeServer
+    from mt5bridge.servers import breaker_is_open
     from mt5bridge.services import trade_server_ping
 
-    down = [s.name for s in TradeServer.objects.filter(is_active=True) if not trade_server_ping(server=s)]
+    fresh = timezone.now() - timezone.timedelta(seconds=60)
+    down = [
+        s.name
+        for s in TradeServer.objects.filter(is_active=True)
+        if breaker_is_open(s) or not ((s.last_ok_at and s.last_ok_at > fresh) or trade_server_ping(server=s))
+    ]
     if down:
         raise DependencyDown(f"not answering: {', '.join(down)}")
 

@@ -350,7 +350,9 @@ MT5_BREAKER_COOLDOWN_MAX = _setting("MT5_BREAKER_COOLDOWN_MAX", env.float, defau
 MT5_MOCK_URL = _setting("MT5_MOCK_URL", env.str, default="http://127.0.0.1:8447")
 MT5_MOCK_MANAGER_PASSWORD = "" if PRODUCTION else _setting("MT5_MOCK_PASSWORD", env.str, default="Manager#2024")
 # A balance operation whose reply was lost is looked up only after this long, so a slow server can finish first.
-MT5_UNKNOWN_GRACE_SECONDS = _setting("MT5_UNKNOWN_GRACE_SECONDS", env.float, default=5.0)
+MT5_UNKNOWN_GRACE_SECONDS = _setting("MT5_UNKNOWN_GRACE_SECONDS", env.float, default=30.0)
+# Hard time limit of one send (login + request); a "sent" operation older than this plus the grace is abandoned.
+MT5_SEND_TIME_LIMIT = _setting("MT5_SEND_TIME_LIMIT", env.int, default=120)
 MT5_MAX_SEND_ATTEMPTS = _setting("MT5_MAX_SEND_ATTEMPTS", env.int, default=12)
 MT5_MAX_BALANCE_OPERATION = Decimal(_setting("MT5_MAX_BALANCE_OPERATION", env.str, default="1000000"))
 MT5_DEMO_DEPOSIT = Decimal(_setting("MT5_DEMO_DEPOSIT", env.str, default="10000"))

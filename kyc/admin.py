@@ -27,7 +27,13 @@ from kyc.models import (
     KycDocument,
     VerificationLevel,
 )
-from kyc.services import kyc_case_approve, kyc_case_reject, kyc_case_request_resubmission
+from kyc.services import (
+    compliance_hold_place,
+    compliance_hold_release,
+    kyc_case_approve,
+    kyc_case_reject,
+    kyc_case_request_resubmission,
+)
 from kyc.services.aml import aml_alert_add_note, aml_alert_close, aml_alert_escalate, aml_alert_investigate
 
 
@@ -202,10 +208,50 @@ class ClientComplianceAdmin(admin.ModelAdmin):
 
 @admin.register(ComplianceHold)
 class ComplianceHoldAdmin(admin.ModelAdmin):
+    """Holds are placed and released only through the services, so every one records who and why."""
+
     list_display = ("user", "reason", "blocks_withdrawals", "blocks_deposits", "placed_by", "created_at", "released_at")
     list_filter = ("released_at", "blocks_withdrawals")
     search_fields = ("user__email",)
-    readonly_fields = ("placed_by", "released_at", "released_by", "release_reason")
+    fields = (
+        "user",
+        "reason",
+        "blocks_withdrawals",
+        "blocks_deposits",
+        "blocks_trading",
+        "placed_by",
+        "released_at",
+        "released_by",
+        "release_reason",
+    )
+    autocomplete_fields = ()
+    actions = ["release"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.fields if obj else ("placed_by", "released_at", "released_by", "release_reason")
+
+    def save_model(self, request, obj, form, change) -> None:
+        if change:
+            return  # nothing is edited in place
+        placed = compliance_hold_place(
+            user=obj.user,
+            reason=obj.reason,
+            placed_by=request.user,
+            blocks_withdrawals=obj.blocks_withdrawals,
+            blocks_deposits=obj.blocks_deposits,
+            blocks_trading=obj.blocks_trading,
+        )
+        obj.pk = placed.pk
+
+    @admin.action(description="Release the selected holds", permissions=["change"])
+    def release(self, request, queryset) -> None:
+        for hold in queryset.filter(released_at__isnull=True):
+            try:
+                compliance_hold_release(
+                    hold=hold, released_by=request.user, reason=f"released in the back-office by {request.user.email}"
+                )
+            except ApplicationError as exc:
+                self.message_user(request, f"Hold #{hold.pk}: {exc.message}", messages.ERROR)
 
 
 class AmlAlertNoteInline(admin.TabularInline):

@@ -38,6 +38,7 @@ _HOLD_FLAGS = {
     Action.WITHDRAW: "blocks_withdrawals",
     Action.TRANSFER: "blocks_withdrawals",
     Action.TRADE: "blocks_trading",
+    Action.OPEN_LIVE_ACCOUNT: "blocks_trading",
 }
 
 

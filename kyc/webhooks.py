@@ -35,7 +35,8 @@ def kyc_webhook(request: HttpRequest, provider: str) -> JsonResponse:
         webhook_reject(
             source="kyc", provider=provider, reason=str(exc), body=body, remote_addr=request.META.get("REMOTE_ADDR")
         )
-        return JsonResponse({"error": "rejected", "reason": str(exc)}, status=400)
+        # The reason goes to the audit log, not to the caller: a forger learns nothing from it.
+        return JsonResponse({"error": "rejected"}, status=400)
     stored, created = webhook_record(
         source="kyc",
         provider=provider,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 
 from celery import shared_task
+from django.conf import settings
 
 from core.tasks import RETRYING
 
@@ -29,7 +30,14 @@ def trading_account_provision(account_id: int) -> str:
     return account.state
 
 
-@shared_task(name="mt5bridge.balance_operation_send", **{**RETRYING, "max_retries": 30, "retry_backoff_max": 60})
+# The hard limit bounds how long a send can be in flight; the sweeper waits longer than this before it treats a
+# "sent" operation as abandoned (see balance_operations_resolve_stuck).
+@shared_task(
+    name="mt5bridge.balance_operation_send",
+    time_limit=settings.MT5_SEND_TIME_LIMIT,
+    soft_time_limit=settings.MT5_SEND_TIME_LIMIT - 10,
+    **{**RETRYING, "max_retries": 30, "retry_backoff_max": 60},
+)
 def balance_operation_send(operation_id: int) -> str:
     from mt5bridge.services import balance_operation_send as send
 

@@ -7,6 +7,7 @@ app_name = "portal"
 urlpatterns = [
     path("", views.home, name="home"),
     path("portal/", views.dashboard, name="dashboard"),
+    path("portal/wallet/", views.wallet, name="wallet"),
     path("portal/verification/", verification.status, name="verification"),
     path("portal/verification/details/", verification.details, name="verification_details"),
     path("portal/verification/questionnaire/", verification.questionnaire_view, name="verification_questionnaire"),

@@ -169,9 +169,19 @@ def disclosure(request: HttpRequest) -> HttpResponse:
     return render(request, "portal/verification/disclosure.html", {"version": settings.KYC_DISCLOSURE_VERSION})
 
 
+def _open_case_or_status(request: HttpRequest) -> KycCase | None:
+    try:
+        return kyc_case_open(user=request.user)
+    except ApplicationError as exc:  # fully verified: nothing to upload or submit
+        messages.info(request, exc.message)
+        return None
+
+
 @login_required
 def documents(request: HttpRequest) -> HttpResponse:
-    case = kyc_case_open(user=request.user)
+    case = _open_case_or_status(request)
+    if case is None:
+        return redirect("portal:verification")
     form = DocumentForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         upload = form.cleaned_data["file"]
@@ -196,7 +206,9 @@ def documents(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def submit(request: HttpRequest) -> HttpResponse:
-    case = kyc_case_open(user=request.user)
+    case = _open_case_or_status(request)
+    if case is None:
+        return redirect("portal:verification")
     try:
         kyc_case_submit(case=case, user=request.user)
     except ApplicationError as exc:

@@ -9,6 +9,7 @@ from django.shortcuts import redirect, render
 
 from crm.models import ClientProfile
 from mt5bridge.selectors import client_trading_accounts
+from payments.selectors import client_wallet_balances, client_wallet_history
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -27,7 +28,17 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "profile": profile,
             "mfa_enabled": is_mfa_enabled(request.user),
             "accounts": list(client_trading_accounts(user=request.user)[:5]),
+            "wallets": client_wallet_balances(user=request.user),
         },
+    )
+
+
+@login_required
+def wallet(request: HttpRequest) -> HttpResponse:
+    return render(
+        request,
+        "portal/wallet.html",
+        {"wallets": client_wallet_balances(user=request.user), "entries": client_wallet_history(user=request.user)},
     )
 
 

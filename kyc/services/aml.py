@@ -73,12 +73,16 @@ def aml_alert_close(*, alert: AmlAlert, actor, reason: str) -> AmlAlert:
 
 
 def aml_alert_escalate(*, alert: AmlAlert, actor, reason: str, hold_withdrawals: bool = True) -> AmlAlert:
-    """Escalate to the MLRO; by default withdrawals are held until someone releases the hold."""
-    alert = _move(alert, "escalate", actor=actor, reason=reason)
-    if hold_withdrawals and alert.hold_id is None:
-        hold = compliance_hold_place(user=alert.user, reason=f"AML alert #{alert.pk}: {reason}", placed_by=actor)
-        AmlAlert.objects.filter(pk=alert.pk).update(hold=hold)
-        alert.hold = hold
+    """Escalate to the MLRO; by default withdrawals are held until someone releases the hold. The escalation and the
+    hold are one transaction: an alert is never escalated without the hold it asked for."""
+    if hold_withdrawals and not actor.has_perm("kyc.add_compliancehold"):
+        raise ApplicationError("You may not place compliance holds.", code="permission")
+    with transaction.atomic():
+        alert = _move(alert, "escalate", actor=actor, reason=reason)
+        if hold_withdrawals and alert.hold_id is None:
+            hold = compliance_hold_place(user=alert.user, reason=f"AML alert #{alert.pk}: {reason}", placed_by=actor)
+            AmlAlert.objects.filter(pk=alert.pk).update(hold=hold)
+            alert.hold = hold
     return alert
 
 

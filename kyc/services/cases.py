@@ -13,6 +13,7 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from core.errors import ApplicationError
@@ -105,7 +106,8 @@ def kyc_case_missing(*, case: KycCase) -> list[str]:
         missing.append("the appropriateness questionnaire")
     if compliance.disclosure_version != settings.KYC_DISCLOSURE_VERSION:
         missing.append("accepting the risk disclosure")
-    types = set(case.documents.values_list("doc_type", flat=True))
+    # Documents that already carried an approval still count: an upgrade asks only for what is new.
+    types = set(_supporting_documents(case).values_list("doc_type", flat=True))
     for group in case.target_level.required_documents:
         if not types & DOCUMENT_GROUPS[group]:
             missing.append(GROUP_LABELS[group])
@@ -130,9 +132,30 @@ def kyc_case_submit(*, case: KycCase, user) -> KycCase:
     return locked
 
 
-def _reviewer_check(reviewer) -> None:
-    if reviewer is not None and not reviewer.has_perm("kyc.change_kyccase"):
+def _reviewer_check(reviewer, case: KycCase) -> None:
+    if reviewer is None:
+        return  # the provider decides (webhook)
+    if not reviewer.has_perm("kyc.change_kyccase"):
         raise ApplicationError("You may not review verification cases.", code="permission")
+    if reviewer.pk == case.user_id:
+        raise ApplicationError("Nobody reviews their own verification.", code="permission")
+
+
+def _supporting_documents(case: KycCase):
+    """The documents an approval rests on: this case's and those of the client's earlier approved cases."""
+    return KycDocument.objects.filter(Q(case=case) | Q(case__user_id=case.user_id, case__state=KycCase.State.APPROVED))
+
+
+def _recompute_level(user) -> None:
+    """The client's level is the highest one still backed by an approved case (or the base level)."""
+    best = (
+        KycCase.objects.filter(user=user, state=KycCase.State.APPROVED)
+        .select_related("target_level")
+        .order_by("-target_level__rank")
+        .first()
+    )
+    level = best.target_level if best else VerificationLevel.objects.get(code=BASE_LEVEL)
+    client_level_set(user=user, level=level)
 
 
 def _decide(case: KycCase, transition: str, *, reviewer, reason: str, client_message: str = "") -> KycCase:
@@ -145,19 +168,18 @@ def _decide(case: KycCase, transition: str, *, reviewer, reason: str, client_mes
         locked.decided_at, locked.decided_by = timezone.now(), reviewer
         locked.internal_reason, locked.client_message = reason, client_message
         if transition == "approve":
-            expiries = [d for d in locked.documents.values_list("expires_on", flat=True) if d]
+            expiries = [d for d in _supporting_documents(locked).values_list("expires_on", flat=True) if d]
             locked.expires_at = min(expiries) if expiries else None
-            client_level_set(user=locked.user, level=locked.target_level)
-        elif transition in ("reject", "expire") and was_approved:
-            client_level_set(user=locked.user, level=VerificationLevel.objects.get(code=BASE_LEVEL))
         locked.save()
-        transaction.on_commit(lambda: _email_outcome(locked))
+        if transition == "approve" or (transition in ("reject", "expire") and was_approved):
+            _recompute_level(locked.user)
+        transaction.on_commit(lambda: _email_outcome(locked), robust=True)
     logger.info("KYC case %s: %s by %s", locked.pk, transition, getattr(reviewer, "pk", "provider"))
     return locked
 
 
 def kyc_case_start_review(*, case: KycCase, reviewer) -> KycCase:
-    _reviewer_check(reviewer)
+    _reviewer_check(reviewer, case)
     with transaction.atomic():
         locked = KycCase.objects.select_for_update().get(pk=case.pk)
         apply_transition(locked, "start_review", by=reviewer, description="review started")
@@ -167,20 +189,20 @@ def kyc_case_start_review(*, case: KycCase, reviewer) -> KycCase:
 
 def kyc_case_approve(*, case: KycCase, reviewer, reason: str = "") -> KycCase:
     """Approve: the client moves to the case's target level at once."""
-    _reviewer_check(reviewer)
+    _reviewer_check(reviewer, case)
     return _decide(case, "approve", reviewer=reviewer, reason=reason or "documents verified")
 
 
 def kyc_case_reject(*, case: KycCase, reviewer, reason: str, client_message: str) -> KycCase:
-    """Reject for good; a previously approved case takes the client back to the base level."""
-    _reviewer_check(reviewer)
+    """Reject for good; a previously approved case no longer backs the client's level (it is recomputed)."""
+    _reviewer_check(reviewer, case)
     if not reason.strip() or not client_message.strip():
         raise ApplicationError("Give the internal reason and the message the client will read.")
     return _decide(case, "reject", reviewer=reviewer, reason=reason, client_message=client_message)
 
 
 def kyc_case_request_resubmission(*, case: KycCase, reviewer, client_message: str, reason: str = "") -> KycCase:
-    _reviewer_check(reviewer)
+    _reviewer_check(reviewer, case)
     if not client_message.strip():
         raise ApplicationError("Tell the client what to send again.")
     return _decide(
@@ -189,7 +211,8 @@ def kyc_case_request_resubmission(*, case: KycCase, reviewer, client_message: st
 
 
 def kyc_cases_expire(*, today: date | None = None) -> int:
-    """Expire approved cases whose earliest document has run out; the client drops to the base level."""
+    """Expire approved cases whose earliest document has run out; the client keeps only what other approved
+    cases still back. One failing case (e.g. its email) does not stop the others."""
     today = today or timezone.localdate()
     count = 0
     for case in KycCase.objects.filter(state=KycCase.State.APPROVED, expires_at__lt=today):

@@ -64,14 +64,14 @@ def trading_account_open(
         raise ApplicationError(f"Leverage 1:{leverage} is not offered for this account. Choose one of {offered}.")
     if kind == TradeServer.Kind.LIVE:
         _check_leverage_cap(user, leverage)
-    open_count = TradingAccount.objects.filter(user=user, server__kind=kind).exclude(
-        state__in=[TradingAccount.State.FAILED, TradingAccount.State.DISABLED]
-    )
-    if open_count.count() >= MAX_ACCOUNTS_PER_KIND:
-        raise ApplicationError(f"You already have {MAX_ACCOUNTS_PER_KIND} {kind} accounts.")
-
     with transaction.atomic():
         locked = TradeServer.objects.select_for_update().get(pk=server.pk)
+        # Counted under the server lock so two concurrent requests cannot both pass the cap.
+        open_count = TradingAccount.objects.filter(user=user, server__kind=kind).exclude(
+            state__in=[TradingAccount.State.FAILED, TradingAccount.State.DISABLED]
+        )
+        if open_count.count() >= MAX_ACCOUNTS_PER_KIND:
+            raise ApplicationError(f"You already have {MAX_ACCOUNTS_PER_KIND} {kind} accounts.")
         login = locked.next_login
         locked.next_login = login + 1
         locked.save(update_fields=["next_login", "updated_at"])

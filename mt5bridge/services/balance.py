@@ -113,13 +113,21 @@ def _schedule_resolve(operation_id: int) -> None:
     transaction.on_commit(lambda: task.apply_async((operation_id,), countdown=settings.MT5_UNKNOWN_GRACE_SECONDS))
 
 
-def _finish(operation_id: int, transition: str, *, ticket: int | None = None, error: str = "") -> BalanceOperation:
-    """Record the outcome of a send. The row is re-read under lock: another actor may have moved it meanwhile."""
+def _finish(
+    operation_id: int, transition: str, *, ticket: int | None = None, error: str = "", not_sent: bool = False
+) -> BalanceOperation:
+    """Record the outcome of a send. The row is re-read under lock: another actor may have moved it meanwhile.
+
+    `not_sent` gives the attempt back: a request that provably never reached MT5 (refused connection, open breaker)
+    must not use up the operation's attempts, or a few minutes of outage would fail money movements for good.
+    """
     with transaction.atomic():
         operation = BalanceOperation.objects.select_for_update().get(pk=operation_id)
         if operation.state not in (BalanceOperation.State.SENT, BalanceOperation.State.UNKNOWN):
             logger.warning("operation %s is %s; outcome %s ignored", operation.reference, operation.state, transition)
             return operation
+        if not_sent:
+            operation.attempts = max(operation.attempts - 1, 0)
         if ticket is not None:
             operation.ticket = ticket
         if error:
@@ -160,7 +168,7 @@ def balance_operation_send(*, operation_id: int) -> BalanceOperation:
     except MT5AmbiguousError as exc:
         return _finish(operation.pk, "mark_unknown", error=str(exc))
     except MT5RetryableError as exc:
-        _finish(operation.pk, "requeue", error=str(exc))
+        _finish(operation.pk, "requeue", error=str(exc), not_sent=True)
         raise RetryableError(f"{operation.reference}: {exc}") from exc
     except MT5TerminalError as exc:
         return _finish(operation.pk, "fail", error=str(exc))
@@ -182,6 +190,8 @@ def _deals_with_comment(operation: BalanceOperation) -> list[Deal]:
             found += [deal for deal in page if deal.comment == comment]
             if len(page) < 100:
                 return found
+            if page[-1].ticket <= after:
+                raise MT5TerminalError("The trade server ignored the ticket cursor; deal lookup cannot page.")
             after = page[-1].ticket
 
     return server_call(operation.server, search)
@@ -195,6 +205,9 @@ def balance_operation_resolve(*, operation_id: int) -> BalanceOperation:
     operation = BalanceOperation.objects.select_related("account", "server").get(pk=operation_id)
     if operation.state != BalanceOperation.State.UNKNOWN:
         return operation
+    # The lookup runs without a lock; its verdict counts only for the attempt it looked at (a duplicate resolver
+    # that looked before a resend must not requeue the resend).
+    looked_at = (operation.attempts, operation.sent_at)
     age = (timezone.now() - (operation.sent_at or operation.created_at)).total_seconds()
     if age < settings.MT5_UNKNOWN_GRACE_SECONDS:
         raise RetryableError(f"{operation.reference}: waiting {settings.MT5_UNKNOWN_GRACE_SECONDS} s before looking")
@@ -206,7 +219,7 @@ def balance_operation_resolve(*, operation_id: int) -> BalanceOperation:
         logger.error("operation %s has %d deals with its comment", operation.reference, len(deals))
     with transaction.atomic():
         operation = BalanceOperation.objects.select_for_update().get(pk=operation.pk)
-        if operation.state != BalanceOperation.State.UNKNOWN:
+        if operation.state != BalanceOperation.State.UNKNOWN or (operation.attempts, operation.sent_at) != looked_at:
             return operation
         if deals:
             operation.ticket = deals[0].ticket
@@ -235,7 +248,8 @@ def balance_operations_resolve_stuck() -> dict[str, int]:
         with transaction.atomic():
             _schedule_send(pk)
         counts["pending"] += 1
-    sent_limit = now - timedelta(seconds=2 * settings.MT5_READ_TIMEOUT + settings.MT5_UNKNOWN_GRACE_SECONDS)
+    # Only once the send task's hard time limit has certainly killed any call still in flight.
+    sent_limit = now - timedelta(seconds=settings.MT5_SEND_TIME_LIMIT + settings.MT5_UNKNOWN_GRACE_SECONDS)
     for pk in BalanceOperation.objects.filter(state=BalanceOperation.State.SENT, sent_at__lt=sent_limit).values_list(
         "pk", flat=True
     ):

@@ -213,6 +213,9 @@ def deals_import(*, server: TradeServer, max_pages: int | None = None, pages_per
             )
             for d in page
         ]
+        if page[-1].ticket <= cursor:
+            flush()
+            raise MT5Error("The trade server ignored the ticket cursor; stopping instead of reading the same page.")
         imported += len(page)
         cursor = page[-1].ticket
         if pages % pages_per_commit == 0:

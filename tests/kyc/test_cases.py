@@ -193,3 +193,39 @@ def test_every_illegal_transition_is_a_readable_error_and_changes_nothing(client
     with pytest.raises(ApplicationError, match="not allowed from that state"):
         apply_transition(case, transition)
     assert case.state == state
+
+
+def test_an_upgrade_asks_only_for_the_new_documents(client_user, officer):
+    kyc_case_approve(case=_submitted(client_user), reviewer=officer)
+
+    upgrade = kyc_case_open(user=client_user)
+
+    assert upgrade.target_level.code == "full"
+    assert kyc_case_missing(case=upgrade) == ["a proof of address"]
+
+
+def test_an_old_case_expiring_keeps_the_level_a_newer_case_backs(client_user, officer):
+    kyc_case_approve(case=_submitted(client_user), reviewer=officer)
+    upgrade = kyc_case_open(user=client_user)
+    kyc_document_add(
+        case=upgrade,
+        user=client_user,
+        doc_type="utility_bill",
+        name="bill.pdf.jpg",
+        content=jpeg_bytes(),
+        expires_on=date(2035, 1, 1),
+    )
+    approved = kyc_case_approve(case=kyc_case_submit(case=upgrade, user=client_user), reviewer=officer)
+    # The upgrade rests on the passport too, so it expires with it.
+    assert approved.expires_at == date(2031, 1, 1)
+    assert client_compliance(user=client_user).level.code == "full"
+
+    assert kyc_cases_expire(today=date(2031, 1, 2)) == 2
+    assert client_compliance(user=client_user).level.code == "registered"
+
+
+def test_nobody_reviews_their_own_case(officer):
+    case = _submitted(officer)
+
+    with pytest.raises(ApplicationError, match="own verification"):
+        kyc_case_approve(case=case, reviewer=officer)

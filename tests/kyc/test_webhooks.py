@@ -94,7 +94,7 @@ def test_forged_calls_are_refused_logged_and_change_nothing(client, sumsub_case,
     response = _post(client, _body(sumsub_case), **kwargs)
 
     assert response.status_code == 400
-    assert reason in response.json()["reason"]
+    assert response.json() == {"error": "rejected"}  # the reason is for the audit log, not for the forger
     assert not WebhookEvent.objects.exists()
     assert WebhookRejection.objects.get().reason.find(reason) >= 0
     assert KycCase.objects.get(pk=sumsub_case.pk).state == KycCase.State.SUBMITTED
@@ -106,7 +106,7 @@ def test_stale_and_malformed_events_are_refused(client, sumsub_case):
     garbage = _post(client, garbage_body)
 
     assert (stale.status_code, garbage.status_code) == (400, 400)
-    assert "stale" in stale.json()["reason"]
+    assert "stale" in WebhookRejection.objects.order_by("received_at").first().reason
     assert not WebhookEvent.objects.exists()
     assert WebhookRejection.objects.count() == 2
 
@@ -178,4 +178,22 @@ def test_a_failing_handler_marks_the_event_failed_and_a_replay_processes_it(
     from core.webhooks import webhook_replay
 
     assert webhook_replay(event=event, actor=None).status == WebhookEvent.Status.DONE
+    assert KycCase.objects.get(pk=sumsub_case.pk).state == KycCase.State.APPROVED
+
+
+def test_staff_replay_from_the_admin(client, sumsub_case, monkeypatch, django_capture_on_commit_callbacks):
+    import kyc.providers.sumsub as sumsub
+    from tests.crm.factories import make_staff
+
+    original = sumsub.handle_event
+    monkeypatch.setattr(sumsub, "handle_event", lambda event: 1 / 0)
+    _deliver(client, _body(sumsub_case), django_capture_on_commit_callbacks)
+    monkeypatch.setattr(sumsub, "handle_event", original)
+    officer, _ = make_staff("Compliance")
+    client.force_login(officer)
+    event = WebhookEvent.objects.get()
+
+    client.post("/admin/core/webhookevent/", {"action": "replay", "_selected_action": [event.pk]})
+
+    assert WebhookEvent.objects.get().status == WebhookEvent.Status.DONE
     assert KycCase.objects.get(pk=sumsub_case.pk).state == KycCase.State.APPROVED
