@@ -316,6 +316,7 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"queue": "default", "expires": timedelta(hours=6).total_seconds()},
     },
     "core.webhook_events_sweep": {"task": "core.webhook_events_sweep", "schedule": 60.0},
+    "payments.deposits_settle_transfers": {"task": "payments.deposits_settle_transfers", "schedule": 15.0},
     "kyc.kyc_cases_expire": {"task": "kyc.kyc_cases_expire", "schedule": crontab(hour=2, minute=5)},
     "mt5bridge.trade_servers_refresh": {"task": "mt5bridge.trade_servers_refresh", "schedule": 60.0},
     "mt5bridge.accounts_snapshot_sync": {"task": "mt5bridge.accounts_snapshot_sync", "schedule": 60.0},
@@ -373,4 +374,18 @@ KYC_DISCLOSURE_VERSION = "2026-01"
 KYC_HIGH_RISK_COUNTRIES = _setting(
     "KYC_HIGH_RISK_COUNTRIES", env.list, default=["KP", "IR", "MM", "SY", "YE", "AF", "HT", "SS", "VE"]
 )
-WEBHOOK_HANDLERS = {"kyc": {"sumsub": "kyc.providers.sumsub.handle_event"}}
+WEBHOOK_HANDLERS = {
+    "kyc": {"sumsub": "kyc.providers.sumsub.handle_event"},
+    "psp": {"sandbox": "payments.webhooks.handle_event"},
+}
+
+# --- Payments -------------------------------------------------------------------------------------------------
+PSP_PROVIDERS = {"sandbox": "payments.psp.sandbox.SandboxProvider"}
+SANDBOX_PSP_WEBHOOK_SECRET = _setting(
+    "SANDBOX_PSP_WEBHOOK_SECRET", env.str, default="" if PRODUCTION else "local-sandbox-psp-secret"
+)
+PAYMENTS_CURRENCIES = ("USD", "EUR")
+PAYMENTS_MIN_DEPOSIT = Decimal(_setting("PAYMENTS_MIN_DEPOSIT", env.str, default="10"))
+PAYMENTS_MAX_DEPOSIT = Decimal(_setting("PAYMENTS_MAX_DEPOSIT", env.str, default="100000"))
+# Reference rates for AML thresholds (USD per unit); not used to convert client money.
+PAYMENTS_FX_TO_USD = {"USD": "1", "EUR": "1.08"}

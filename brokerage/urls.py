@@ -4,6 +4,8 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 
 from brokerage import health
 from kyc.webhooks import kyc_webhook
+from payments import sandbox_views
+from payments.webhooks import psp_webhook
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
@@ -11,6 +13,9 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
     path("webhooks/kyc/<slug:provider>/", kyc_webhook, name="kyc-webhook"),
+    path("webhooks/psp/<slug:provider>/", psp_webhook, name="psp-webhook"),
+    path("psp/sandbox/pay/<slug:reference>/", sandbox_views.pay, name="sandbox_psp_pay"),
+    path("psp/sandbox/pay/<slug:reference>/3ds/", sandbox_views.challenge, name="sandbox_psp_challenge"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/v1/", include("portal.api_urls")),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.db.models import Sum
 
-from payments.models import LedgerAccount, LedgerEntry, LedgerTransaction
+from payments.models import Deposit, LedgerAccount, LedgerEntry, LedgerTransaction
 
 
 class ReadOnly(admin.ModelAdmin):
@@ -52,3 +52,13 @@ class LedgerTransactionAdmin(ReadOnly):
     search_fields = ("idempotency_key", "description")
     date_hierarchy = "created_at"
     inlines = [EntryInline]
+
+
+@admin.register(Deposit)
+class DepositAdmin(ReadOnly):
+    list_display = ("id", "created_at", "user", "amount", "currency", "provider", "state", "trading_account",
+                    "failure_reason")  # fmt: skip
+    list_filter = ("state", "provider", "currency")
+    search_fields = ("user__email", "psp_reference")
+    list_select_related = ("user", "trading_account")
+    date_hierarchy = "created_at"

@@ -12,6 +12,9 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django_fsm import FSMField
+
+from core.fsm import logged_transition
 
 MONEY = {"max_digits": 20, "decimal_places": 8}
 
@@ -82,3 +85,99 @@ class LedgerEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.amount:+} {self.currency} on {self.account_id}"
+
+
+class Deposit(models.Model):
+    """Money a client sends through a PSP. `created -> pending -> succeeded -> credited -> completed`, or `failed`.
+
+    `credited` means the client's wallet holds it (ledger); `completed` means it also reached the chosen MT5
+    account (exactly once, through a balance operation). Without a trading account, `credited` is the end.
+    """
+
+    class State(models.TextChoices):
+        CREATED = "created", "Created"
+        PENDING = "pending", "Waiting for payment"
+        SUCCEEDED = "succeeded", "Paid"
+        CREDITED = "credited", "In your wallet"
+        COMPLETED = "completed", "Completed"
+        FAILED = "failed", "Failed"
+        EXPIRED = "expired", "Expired"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="deposits")
+    provider = models.CharField(max_length=32)
+    amount = models.DecimalField(max_digits=20, decimal_places=2)
+    currency = models.CharField(max_length=8)
+    trading_account = models.ForeignKey(
+        "mt5bridge.TradingAccount", on_delete=models.PROTECT, null=True, blank=True, related_name="deposits"
+    )
+    state = FSMField(default=State.CREATED, choices=State.choices, protected=True)
+    psp_reference = models.CharField(max_length=128, blank=True)
+    checkout_url = models.URLField(max_length=500, blank=True)
+    payer_name = models.CharField(max_length=150, blank=True)
+    failure_reason = models.CharField(max_length=255, blank=True)
+    balance_operation = models.ForeignKey(
+        "mt5bridge.BalanceOperation", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider", "psp_reference"], condition=~Q(psp_reference=""), name="uniq_deposit_psp_ref"
+            ),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="deposit_amount_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Deposit #{self.pk} {self.amount} {self.currency} ({self.state})"
+
+    @logged_transition(field=state, source=State.CREATED, target=State.PENDING)
+    def redirect_to_psp(self, by=None, description=None) -> None:
+        """The PSP opened a checkout; the client was sent there."""
+
+    @logged_transition(field=state, source=State.PENDING, target=State.SUCCEEDED)
+    def succeed(self, by=None, description=None) -> None:
+        """The PSP confirmed the payment."""
+
+    @logged_transition(field=state, source=State.SUCCEEDED, target=State.CREDITED)
+    def credit(self, by=None, description=None) -> None:
+        """The ledger moved the money from PSP clearing to the client's wallet."""
+
+    @logged_transition(field=state, source=State.CREDITED, target=State.COMPLETED)
+    def complete(self, by=None, description=None) -> None:
+        """The money reached the chosen MT5 account."""
+
+    @logged_transition(field=state, source=[State.CREATED, State.PENDING], target=State.FAILED)
+    def fail(self, by=None, description=None) -> None:
+        """The PSP declined, or the checkout could not be opened."""
+
+    @logged_transition(field=state, source=State.PENDING, target=State.EXPIRED)
+    def expire(self, by=None, description=None) -> None:
+        """The client never paid."""
+
+
+class SandboxPayment(models.Model):
+    """THE SANDBOX PSP'S OWN RECORD, not ours: the built-in test PSP keeps its state here, as a real PSP keeps it on
+    its side. The CRM learns about it only through signed webhooks and status fetches."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        REQUIRES_ACTION = "requires_action", "3-D Secure challenge"
+        PROCESSING = "processing", "Processing (delayed)"
+        SUCCEEDED = "succeeded", "Succeeded"
+        DECLINED = "declined", "Declined"
+
+    reference = models.CharField(max_length=64, unique=True)
+    amount = models.DecimalField(max_digits=20, decimal_places=2)
+    currency = models.CharField(max_length=8)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.OPEN)
+    payer_name = models.CharField(max_length=150, blank=True)
+    return_url = models.URLField(max_length=500)
+    webhook_url = models.URLField(max_length=500)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"sandbox {self.reference} {self.status}"

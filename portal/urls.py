@@ -1,6 +1,6 @@
 from django.urls import path
 
-from portal import accounts, verification, views
+from portal import accounts, money, verification, views
 
 app_name = "portal"
 
@@ -8,6 +8,8 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("portal/", views.dashboard, name="dashboard"),
     path("portal/wallet/", views.wallet, name="wallet"),
+    path("portal/deposit/", money.deposit, name="deposit"),
+    path("portal/deposits/<int:deposit_id>/", money.deposit_detail, name="deposit_detail"),
     path("portal/verification/", verification.status, name="verification"),
     path("portal/verification/details/", verification.details, name="verification_details"),
     path("portal/verification/questionnaire/", verification.questionnaire_view, name="verification_questionnaire"),

@@ -39,3 +39,7 @@ def page(browser, tmp_path):
     yield page
     page.screenshot(path=os.environ.get("E2E_SCREENSHOT", str(tmp_path / "last.png")))
     context.close()
+
+
+# The deposit journey funds a trading account on the mock trade server, like the MT5 tests.
+from tests.mt5bridge.conftest import _fresh_adapters, live_server_mt5, mt5_mock  # noqa: E402, F401
