@@ -174,6 +174,8 @@ class SandboxPayment(models.Model):
     currency = models.CharField(max_length=8)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.OPEN)
     payer_name = models.CharField(max_length=150, blank=True)
+    refunded = models.DecimalField(max_digits=20, decimal_places=2, default=0)
+    refund_ids = models.JSONField(default=list, blank=True)
     return_url = models.URLField(max_length=500)
     webhook_url = models.URLField(max_length=500)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -181,3 +183,78 @@ class SandboxPayment(models.Model):
 
     def __str__(self) -> str:
         return f"sandbox {self.reference} {self.status}"
+
+
+class Withdrawal(models.Model):
+    """Money a client takes out of their wallet.
+
+    `requested -> funds_held -> approved -> sent -> completed`; `rejected` or `cancelled` before it is sent give
+    the held money back to the wallet. Approval is automatic up to the KYC level's limit, otherwise four eyes: two
+    different Finance users, neither of them the client.
+    """
+
+    class State(models.TextChoices):
+        REQUESTED = "requested", "Requested"
+        FUNDS_HELD = "funds_held", "Awaiting approval"
+        APPROVED = "approved", "Approved"
+        SENT = "sent", "Sent"
+        COMPLETED = "completed", "Completed"
+        REJECTED = "rejected", "Rejected"
+        CANCELLED = "cancelled", "Cancelled"
+
+    class Method(models.TextChoices):
+        CARD_REFUND = "card_refund", "Back to the card I paid with"
+        BANK_WIRE = "bank_wire", "Bank transfer"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="withdrawals")
+    amount = models.DecimalField(max_digits=20, decimal_places=2)
+    currency = models.CharField(max_length=8)
+    method = models.CharField(max_length=16, choices=Method.choices)
+    destination = models.CharField(max_length=200, blank=True, help_text="IBAN or account details for a wire.")
+    source_deposit = models.ForeignKey(
+        Deposit, on_delete=models.PROTECT, null=True, blank=True, related_name="refunds",
+        help_text="Return to source: the card deposit this is refunded against.",
+    )  # fmt: skip
+    state = FSMField(default=State.REQUESTED, choices=State.choices, protected=True)
+    first_approver = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    second_approver = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    payout_reference = models.CharField(max_length=128, blank=True)
+    reason = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        permissions = [("approve_withdrawal", "Can approve withdrawals (four eyes)")]
+        constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="withdrawal_amount_positive")]
+
+    def __str__(self) -> str:
+        return f"Withdrawal #{self.pk} {self.amount} {self.currency} ({self.state})"
+
+    @logged_transition(field=state, source=State.REQUESTED, target=State.FUNDS_HELD)
+    def hold(self, by=None, description=None) -> None:
+        """The amount moved from the wallet to the withdrawal hold."""
+
+    @logged_transition(field=state, source=State.FUNDS_HELD, target=State.APPROVED)
+    def approve(self, by=None, description=None) -> None:
+        """Automatically under the level's limit, or by the second of two Finance users."""
+
+    @logged_transition(field=state, source=State.APPROVED, target=State.SENT)
+    def send(self, by=None, description=None) -> None:
+        """Paid out: refunded to the card or wired."""
+
+    @logged_transition(field=state, source=State.SENT, target=State.COMPLETED)
+    def complete(self, by=None, description=None) -> None:
+        """The PSP or bank confirmed the payout."""
+
+    @logged_transition(field=state, source=[State.REQUESTED, State.FUNDS_HELD, State.APPROVED], target=State.REJECTED)
+    def reject(self, by=None, description=None) -> None:
+        """Refused by Finance or Compliance; the held money goes back."""
+
+    @logged_transition(field=state, source=[State.REQUESTED, State.FUNDS_HELD], target=State.CANCELLED)
+    def cancel(self, by=None, description=None) -> None:
+        """Withdrawn by the client before approval; the held money goes back."""

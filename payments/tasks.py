@@ -46,3 +46,10 @@ def sandbox_deliver_webhook(reference: str) -> int:
     if response.status_code >= 300:
         raise RetryableError(f"webhook answered {response.status_code}")
     return response.status_code
+
+
+@shared_task(name="payments.withdrawal_pay_out", **RETRYING)
+def withdrawal_pay_out(withdrawal_id: int) -> str:
+    from payments.services.withdrawals import withdrawal_pay_out as pay_out
+
+    return pay_out(withdrawal_id=withdrawal_id).state

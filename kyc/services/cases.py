@@ -160,7 +160,7 @@ def _recompute_level(user) -> None:
 
 def _decide(case: KycCase, transition: str, *, reviewer, reason: str, client_message: str = "") -> KycCase:
     with transaction.atomic():
-        locked = KycCase.objects.select_for_update().select_related("user", "target_level").get(pk=case.pk)
+        locked = KycCase.objects.select_for_update(of=("self",)).select_related("user", "target_level").get(pk=case.pk)
         was_approved = locked.state == KycCase.State.APPROVED
         if transition in ("approve", "reject", "request_resubmission") and locked.state == KycCase.State.SUBMITTED:
             apply_transition(locked, "start_review", by=reviewer, description="review started")

@@ -148,7 +148,9 @@ def balance_operation_send(*, operation_id: int) -> BalanceOperation:
     """
     with transaction.atomic():
         operation = (
-            BalanceOperation.objects.select_for_update().select_related("account", "server").get(pk=operation_id)
+            BalanceOperation.objects.select_for_update(of=("self",))
+            .select_related("account", "server")
+            .get(pk=operation_id)
         )
         if operation.state != BalanceOperation.State.PENDING:
             return operation

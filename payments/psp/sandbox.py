@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from django.conf import settings
+from django.db import transaction
 from django.urls import reverse
 
 from payments.models import SandboxPayment
@@ -85,6 +86,20 @@ class SandboxProvider:
 
     def fetch_status(self, *, reference: str) -> str:
         return SandboxPayment.objects.get(reference=reference).status
+
+    def refund(self, *, reference: str, amount: Decimal, idempotency_key: str) -> str:
+        """Refund part of a captured payment; the same key refunds once (like the real PSPs' idempotency keys)."""
+        with transaction.atomic():
+            payment = SandboxPayment.objects.select_for_update().get(reference=reference)
+            refund_id = f"rfd_{hashlib.sha256(idempotency_key.encode()).hexdigest()[:16]}"
+            if refund_id in payment.refund_ids:
+                return refund_id
+            if payment.status != SandboxPayment.Status.SUCCEEDED or payment.refunded + amount > payment.amount:
+                raise ValueError("refund exceeds the captured amount")
+            payment.refunded += amount
+            payment.refund_ids = [*payment.refund_ids, refund_id]
+            payment.save()
+        return refund_id
 
 
 def event_body(payment: SandboxPayment) -> bytes:

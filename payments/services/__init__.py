@@ -1,9 +1,23 @@
 """Payments use cases, re-exported by noun."""
 
-from payments.services.deposits import (
-    deposit_apply_psp_event,
-    deposit_create,
-    deposits_settle_transfers,
+from payments.services.deposits import deposit_apply_psp_event, deposit_create, deposits_settle_transfers
+from payments.services.withdrawals import (
+    withdrawal_approve,
+    withdrawal_cancel,
+    withdrawal_confirm_sent,
+    withdrawal_pay_out,
+    withdrawal_reject,
+    withdrawal_request,
 )
 
-__all__ = ["deposit_apply_psp_event", "deposit_create", "deposits_settle_transfers"]
+__all__ = [
+    "deposit_apply_psp_event",
+    "deposit_create",
+    "deposits_settle_transfers",
+    "withdrawal_approve",
+    "withdrawal_cancel",
+    "withdrawal_confirm_sent",
+    "withdrawal_pay_out",
+    "withdrawal_reject",
+    "withdrawal_request",
+]

@@ -103,7 +103,7 @@ def deposit_apply_psp_event(*, provider: str, event: PspEvent) -> str:
     """Apply one verified PSP event. Returns what happened. Safe under duplicates and replays: a deposit is credited
     only from `pending` (the state machine), and the ledger posting has its own idempotency key."""
     deposit = (
-        Deposit.objects.select_for_update()
+        Deposit.objects.select_for_update(of=("self",))
         .select_related("trading_account__server")
         .filter(provider=provider, psp_reference=event.reference)
         .first()
@@ -166,7 +166,7 @@ def deposits_settle_transfers() -> dict[str, int]:
     for pk in waiting:
         with transaction.atomic():
             deposit = (
-                Deposit.objects.select_for_update()
+                Deposit.objects.select_for_update(of=("self",))
                 .select_related("balance_operation", "trading_account__server")
                 .get(pk=pk)
             )
