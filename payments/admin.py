@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db.models import Sum
 
-from payments.models import Deposit, LedgerAccount, LedgerEntry, LedgerTransaction
+from core.errors import ApplicationError
+from payments.models import Deposit, LedgerAccount, LedgerEntry, LedgerTransaction, Withdrawal
+from payments.services import withdrawal_approve, withdrawal_reject
 
 
 class ReadOnly(admin.ModelAdmin):
@@ -62,3 +64,40 @@ class DepositAdmin(ReadOnly):
     search_fields = ("user__email", "psp_reference")
     list_select_related = ("user", "trading_account")
     date_hierarchy = "created_at"
+
+
+@admin.register(Withdrawal)
+class WithdrawalAdmin(ReadOnly):
+    """The approval queue: filter on *Awaiting approval*; approving twice by two different people approves."""
+
+    list_display = ("id", "created_at", "user", "amount", "currency", "method", "state", "first_approver",
+                    "second_approver")  # fmt: skip
+    list_filter = ("state", "method", "currency")
+    search_fields = ("user__email", "payout_reference")
+    list_select_related = ("user", "first_approver", "second_approver")
+    actions = ["approve", "reject"]
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return request.user.has_perm("payments.approve_withdrawal")  # actions need it; fields stay read-only
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in Withdrawal._meta.fields]
+
+    @admin.action(description="Approve (four eyes)")
+    def approve(self, request, queryset) -> None:
+        for item in queryset:
+            try:
+                result = withdrawal_approve(withdrawal=item, approver=request.user)
+            except ApplicationError as exc:
+                self.message_user(request, f"#{item.pk}: {exc.message}", messages.ERROR)
+            else:
+                note = "approved" if result.state == Withdrawal.State.APPROVED else "first approval recorded"
+                self.message_user(request, f"#{item.pk}: {note}.", messages.SUCCESS)
+
+    @admin.action(description="Reject and return the money to the wallet")
+    def reject(self, request, queryset) -> None:
+        for item in queryset:
+            try:
+                withdrawal_reject(withdrawal=item, actor=request.user, reason=f"rejected by {request.user.email}")
+            except ApplicationError as exc:
+                self.message_user(request, f"#{item.pk}: {exc.message}", messages.ERROR)

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from django import forms
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
 
 from core.errors import ApplicationError
 from mt5bridge.models import TradingAccount
-from payments.models import Deposit
-from payments.services import deposit_create, deposits_settle_transfers
+from payments.models import Deposit, Withdrawal
+from payments.services import deposit_create, deposits_settle_transfers, withdrawal_cancel, withdrawal_request
 
 
 class DepositForm(forms.Form):
@@ -60,3 +62,60 @@ def deposit_detail(request: HttpRequest, deposit_id: int) -> HttpResponse:
         item.refresh_from_db(fields=["updated_at"])
         item = Deposit.objects.select_related("trading_account", "balance_operation").get(pk=item.pk)
     return render(request, "portal/deposit_detail.html", {"deposit": item})
+
+
+class WithdrawalForm(forms.Form):
+    amount = forms.DecimalField(label="Amount", min_value=0, decimal_places=2, max_digits=12)
+    currency = forms.ChoiceField(label="Currency", choices=[("USD", "USD"), ("EUR", "EUR")])
+    method = forms.ChoiceField(
+        label="Send it to",
+        choices=Withdrawal.Method.choices,
+        widget=forms.RadioSelect,
+        initial=Withdrawal.Method.CARD_REFUND,
+    )
+    destination = forms.CharField(label="IBAN (bank transfers only)", required=False, max_length=60)
+
+
+@login_required
+def withdraw(request: HttpRequest) -> HttpResponse:
+    form = WithdrawalForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            created = withdrawal_request(user=request.user, **form.cleaned_data)
+        except ApplicationError as exc:
+            form.add_error(None, exc.message)
+        else:
+            messages.success(request, f"Withdrawal #{created.pk}: {created.get_state_display().lower()}.")
+            return redirect("portal:history")
+    return render(request, "portal/withdraw.html", {"form": form})
+
+
+@login_required
+@require_POST
+def withdrawal_cancel_view(request: HttpRequest, withdrawal_id: int) -> HttpResponse:
+    item = Withdrawal.objects.filter(pk=withdrawal_id, user=request.user).first()
+    if item is None:
+        raise Http404("No such withdrawal.")
+    try:
+        withdrawal_cancel(withdrawal=item, user=request.user)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, "Cancelled. The money is back in your wallet.")
+    return redirect("portal:history")
+
+
+@login_required
+def history(request: HttpRequest) -> HttpResponse:
+    state = request.GET.get("state", "")
+    deposits = Deposit.objects.filter(user=request.user).select_related("trading_account")
+    withdrawals = Withdrawal.objects.filter(user=request.user)
+    if state:
+        deposits, withdrawals = deposits.filter(state=state), withdrawals.filter(state=state)
+    rows = sorted(
+        [("Deposit", d) for d in deposits[:100]] + [("Withdrawal", w) for w in withdrawals[:100]],
+        key=lambda row: row[1].created_at,
+        reverse=True,
+    )
+    states = sorted(set(Deposit.State.values) | set(Withdrawal.State.values))
+    return render(request, "portal/history.html", {"rows": rows, "states": states, "state": state})

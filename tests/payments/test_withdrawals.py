@@ -191,3 +191,38 @@ def test_two_concurrent_withdrawals_exceeding_the_balance_exactly_one_succeeds(c
     assert Withdrawal.objects.count() == 1
     assert _wallet(user) == Decimal("300.00")
     assert ledger_is_balanced()
+
+
+def test_portal_withdrawal_and_the_admin_queue(client, finance):
+    user, _ = _funded(client, amount="3000")
+    client.force_login(user)
+
+    refused = client.post(
+        "/portal/withdraw/",
+        {"amount": "50", "currency": "USD", "method": "bank_wire", "destination": "DE44500105175407324931"},
+    )
+    assert "back to the card" in refused.content.decode()
+    client.post("/portal/withdraw/", {"amount": "1500", "currency": "USD", "method": "card_refund"})
+    withdrawal = Withdrawal.objects.get()
+    assert withdrawal.state == Withdrawal.State.FUNDS_HELD
+    history = client.get("/portal/history/?state=funds_held").content.decode()
+    assert f"Withdrawal #{withdrawal.pk}" in history
+
+    for approver in finance:
+        client.force_login(approver)
+        client.post("/admin/payments/withdrawal/", {"action": "approve", "_selected_action": [withdrawal.pk]})
+    assert Withdrawal.objects.get().state == Withdrawal.State.APPROVED
+
+    client.force_login(ClientFactory())
+    assert client.post(f"/portal/withdrawals/{withdrawal.pk}/cancel/").status_code == 404
+
+
+def test_the_client_cancels_from_the_history_page(client):
+    user, _ = _funded(client, amount="3000")
+    withdrawal = withdrawal_request(user=user, amount="1500", currency="USD", method="card_refund")
+    client.force_login(user)
+
+    client.post(f"/portal/withdrawals/{withdrawal.pk}/cancel/")
+
+    assert Withdrawal.objects.get().state == Withdrawal.State.CANCELLED
+    assert _wallet(user) == Decimal("3000.00")
