@@ -162,7 +162,8 @@ def test_the_gate_and_compliance_holds_stop_withdrawals(client):
     assert not Withdrawal.objects.exists()
 
 
-def test_two_concurrent_withdrawals_exceeding_the_balance_exactly_one_succeeds(client, transactional_db):
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_two_concurrent_withdrawals_exceeding_the_balance_exactly_one_succeeds(client):
     if connection.vendor != "postgresql":
         pytest.skip("needs PostgreSQL: SQLite serialises writers, so there is no race to lose")
     user, _ = _funded(client, amount="1000")
