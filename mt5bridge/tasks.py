@@ -39,9 +39,16 @@ def trading_account_provision(account_id: int) -> str:
     **{**RETRYING, "max_retries": 30, "retry_backoff_max": 60},
 )
 def balance_operation_send(operation_id: int) -> str:
+    from mt5bridge.manager_api import MT5Error
+    from mt5bridge.services import account_snapshot_refresh
     from mt5bridge.services import balance_operation_send as send
 
-    return send(operation_id=operation_id).state
+    operation = send(operation_id=operation_id)
+    if operation.state == operation.State.CONFIRMED:
+        # Show the new balance at once; the periodic snapshot would otherwise lag by up to a minute.
+        with contextlib.suppress(MT5Error):
+            account_snapshot_refresh(account=operation.account)
+    return operation.state
 
 
 @shared_task(name="mt5bridge.balance_operation_resolve", **{**RETRYING, "max_retries": 30, "retry_backoff_max": 60})

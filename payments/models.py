@@ -258,3 +258,49 @@ class Withdrawal(models.Model):
     @logged_transition(field=state, source=[State.REQUESTED, State.FUNDS_HELD], target=State.CANCELLED)
     def cancel(self, by=None, description=None) -> None:
         """Withdrawn by the client before approval; the held money goes back."""
+
+
+class Transfer(models.Model):
+    """Money between the client's wallet and one of their live MT5 accounts, exactly once on both sides.
+
+    To an account: the ledger moves wallet -> MT5 float at once and a balance operation credits MT5; if MT5 refuses,
+    a reversing posting gives the money back. To the wallet: a balance operation debits MT5 first (MT5 checks free
+    margin), and only when it is confirmed does the ledger move MT5 float -> wallet.
+    """
+
+    class State(models.TextChoices):
+        SENT = "sent", "In progress"
+        COMPLETED = "completed", "Completed"
+        FAILED = "failed", "Failed"
+
+    class Direction(models.TextChoices):
+        TO_ACCOUNT = "to_account", "Wallet to trading account"
+        TO_WALLET = "to_wallet", "Trading account to wallet"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="transfers")
+    direction = models.CharField(max_length=12, choices=Direction.choices)
+    trading_account = models.ForeignKey("mt5bridge.TradingAccount", on_delete=models.PROTECT, related_name="transfers")
+    amount = models.DecimalField(max_digits=20, decimal_places=2)
+    currency = models.CharField(max_length=8)
+    balance_operation = models.ForeignKey(
+        "mt5bridge.BalanceOperation", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    state = FSMField(default=State.SENT, choices=State.choices, protected=True)
+    failure_reason = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="transfer_amount_positive")]
+
+    def __str__(self) -> str:
+        return f"Transfer #{self.pk} {self.get_direction_display()} {self.amount} {self.currency}"
+
+    @logged_transition(field=state, source=State.SENT, target=State.COMPLETED)
+    def complete(self, by=None, description=None) -> None:
+        """MT5 confirmed the balance operation; both sides agree."""
+
+    @logged_transition(field=state, source=State.SENT, target=State.FAILED)
+    def fail(self, by=None, description=None) -> None:
+        """MT5 refused; nothing stays moved (a transfer to an account is reversed in the ledger)."""

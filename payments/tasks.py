@@ -19,9 +19,11 @@ def deposit_aml_check(deposit_id: int) -> int:
 
 @shared_task(name="payments.deposits_settle_transfers")
 def deposits_settle_transfers() -> dict:
-    from payments.services import deposits_settle_transfers as settle
+    """Settle everything waiting on an MT5 balance operation: deposits to accounts and transfers."""
+    from payments.services import deposits_settle_transfers as settle_deposits
+    from payments.services import transfers_settle
 
-    return settle()
+    return {"deposits": settle_deposits(), "transfers": transfers_settle()}
 
 
 @shared_task(name="payments.sandbox_deliver_webhook", **RETRYING)

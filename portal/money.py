@@ -11,8 +11,15 @@ from django.views.decorators.http import require_POST
 
 from core.errors import ApplicationError
 from mt5bridge.models import TradingAccount
-from payments.models import Deposit, Withdrawal
-from payments.services import deposit_create, deposits_settle_transfers, withdrawal_cancel, withdrawal_request
+from payments.models import Deposit, Transfer, Withdrawal
+from payments.services import (
+    deposit_create,
+    deposits_settle_transfers,
+    transfer_create,
+    transfers_settle,
+    withdrawal_cancel,
+    withdrawal_request,
+)
 
 
 class DepositForm(forms.Form):
@@ -110,12 +117,49 @@ def history(request: HttpRequest) -> HttpResponse:
     state = request.GET.get("state", "")
     deposits = Deposit.objects.filter(user=request.user).select_related("trading_account")
     withdrawals = Withdrawal.objects.filter(user=request.user)
+    transfers = Transfer.objects.filter(user=request.user)
     if state:
         deposits, withdrawals = deposits.filter(state=state), withdrawals.filter(state=state)
+        transfers = transfers.filter(state=state)
     rows = sorted(
-        [("Deposit", d) for d in deposits[:100]] + [("Withdrawal", w) for w in withdrawals[:100]],
+        [("Deposit", d) for d in deposits[:100]]
+        + [("Withdrawal", w) for w in withdrawals[:100]]
+        + [("Transfer", t) for t in transfers[:100]],
         key=lambda row: row[1].created_at,
         reverse=True,
     )
-    states = sorted(set(Deposit.State.values) | set(Withdrawal.State.values))
+    states = sorted(set(Deposit.State.values) | set(Withdrawal.State.values) | set(Transfer.State.values))
     return render(request, "portal/history.html", {"rows": rows, "states": states, "state": state})
+
+
+class TransferForm(forms.Form):
+    direction = forms.ChoiceField(
+        label="Direction",
+        choices=Transfer.Direction.choices,
+        widget=forms.RadioSelect,
+        initial=Transfer.Direction.TO_ACCOUNT,
+    )
+    trading_account = forms.ModelChoiceField(label="Trading account", queryset=TradingAccount.objects.none())
+    amount = forms.DecimalField(label="Amount", min_value=0, decimal_places=2, max_digits=12)
+
+    def __init__(self, *args, user, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["trading_account"].queryset = TradingAccount.objects.filter(
+            user=user, state=TradingAccount.State.PROVISIONED, server__kind="live"
+        ).select_related("server")
+        self.fields["trading_account"].label_from_instance = lambda a: f"Live account {a.login} ({a.currency})"
+
+
+@login_required
+def transfer(request: HttpRequest) -> HttpResponse:
+    form = TransferForm(request.POST or None, user=request.user)
+    if request.method == "POST" and form.is_valid():
+        try:
+            created = transfer_create(user=request.user, **form.cleaned_data)
+        except ApplicationError as exc:
+            form.add_error(None, exc.message)
+        else:
+            messages.success(request, f"Transfer #{created.pk} is on its way; it completes within seconds.")
+            return redirect("portal:history")
+    transfers_settle()  # show finished transfers as finished
+    return render(request, "portal/transfer.html", {"form": form})

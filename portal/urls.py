@@ -12,6 +12,7 @@ urlpatterns = [
     path("portal/withdraw/", money.withdraw, name="withdraw"),
     path("portal/withdrawals/<int:withdrawal_id>/cancel/", money.withdrawal_cancel_view, name="withdrawal_cancel"),
     path("portal/history/", money.history, name="history"),
+    path("portal/transfer/", money.transfer, name="transfer"),
     path("portal/deposits/<int:deposit_id>/", money.deposit_detail, name="deposit_detail"),
     path("portal/verification/", verification.status, name="verification"),
     path("portal/verification/details/", verification.details, name="verification_details"),

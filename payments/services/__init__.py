@@ -1,6 +1,7 @@
 """Payments use cases, re-exported by noun."""
 
 from payments.services.deposits import deposit_apply_psp_event, deposit_create, deposits_settle_transfers
+from payments.services.transfers import transfer_create, transfers_settle
 from payments.services.withdrawals import (
     withdrawal_approve,
     withdrawal_cancel,
@@ -14,6 +15,8 @@ __all__ = [
     "deposit_apply_psp_event",
     "deposit_create",
     "deposits_settle_transfers",
+    "transfer_create",
+    "transfers_settle",
     "withdrawal_approve",
     "withdrawal_cancel",
     "withdrawal_confirm_sent",
