@@ -6,7 +6,15 @@ from django.contrib import admin, messages
 from django.db.models import Sum
 
 from core.errors import ApplicationError
-from payments.models import Deposit, LedgerAccount, LedgerEntry, LedgerTransaction, Withdrawal
+from payments.models import (
+    Deposit,
+    LedgerAccount,
+    LedgerEntry,
+    LedgerTransaction,
+    ReconciliationReport,
+    Transfer,
+    Withdrawal,
+)
 from payments.services import withdrawal_approve, withdrawal_reject
 
 
@@ -101,3 +109,46 @@ class WithdrawalAdmin(ReadOnly):
                 withdrawal_reject(withdrawal=item, actor=request.user, reason=f"rejected by {request.user.email}")
             except ApplicationError as exc:
                 self.message_user(request, f"#{item.pk}: {exc.message}", messages.ERROR)
+
+
+@admin.register(Transfer)
+class TransferAdmin(ReadOnly):
+    list_display = ("id", "created_at", "user", "direction", "trading_account", "amount", "currency", "state")
+    list_filter = ("state", "direction", "currency")
+    search_fields = ("user__email",)
+    list_select_related = ("user", "trading_account")
+
+
+@admin.register(ReconciliationReport)
+class ReconciliationReportAdmin(ReadOnly):
+    list_display = ("started_at", "kind", "scope", "checked", "mended", "discrepancies", "created_by")
+    list_filter = ("kind", "scope")
+    readonly_fields = ("kind", "scope", "started_at", "checked", "mended", "discrepancies", "created_by", "items")
+    actions = ["export_csv"]
+
+    @admin.action(description="Export findings as CSV")
+    def export_csv(self, request, queryset):
+        import csv
+
+        from django.http import HttpResponse
+
+        response = HttpResponse(content_type="text/csv")
+        response["Content-Disposition"] = 'attachment; filename="reconciliation.csv"'
+        writer = csv.writer(response)
+        writer.writerow(["report", "kind", "scope", "started_at", "what", "reference", "ours", "theirs", "action"])
+        for report in queryset:
+            for item in report.items:
+                writer.writerow(
+                    [
+                        report.pk,
+                        report.kind,
+                        report.scope,
+                        report.started_at.isoformat(),
+                        item.get("what"),
+                        item.get("reference"),
+                        item.get("ours"),
+                        item.get("theirs"),
+                        item.get("action"),
+                    ]
+                )
+        return response

@@ -304,3 +304,28 @@ class Transfer(models.Model):
     @logged_transition(field=state, source=State.SENT, target=State.FAILED)
     def fail(self, by=None, description=None) -> None:
         """MT5 refused; nothing stays moved (a transfer to an account is reversed in the ledger)."""
+
+
+class ReconciliationReport(models.Model):
+    """One reconciliation run: what was compared, what was mended, what needs a person."""
+
+    class Kind(models.TextChoices):
+        PSP = "psp", "PSP vs deposits"
+        MT5 = "mt5", "Ledger and balance operations vs MT5"
+
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    scope = models.CharField(max_length=64, help_text="The provider or trade server compared.")
+    started_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    checked = models.PositiveIntegerField(default=0)
+    mended = models.PositiveIntegerField(default=0)
+    discrepancies = models.PositiveIntegerField(default=0)
+    items = models.JSONField(default=list, help_text="One entry per finding: what, reference, ours, theirs, action.")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-started_at"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.scope} {self.started_at:%Y-%m-%d %H:%M}"

@@ -55,3 +55,26 @@ def withdrawal_pay_out(withdrawal_id: int) -> str:
     from payments.services.withdrawals import withdrawal_pay_out as pay_out
 
     return pay_out(withdrawal_id=withdrawal_id).state
+
+
+@shared_task(name="payments.reconcile_all", time_limit=1800)
+def reconcile_all() -> dict:
+    """Nightly: every PSP over the last two days, every active trade server after a deal import."""
+    from django.conf import settings
+
+    from mt5bridge.manager_api import MT5Error
+    from mt5bridge.models import TradeServer
+    from mt5bridge.services import deals_import
+    from payments.services.reconciliation import reconcile_mt5, reconcile_psp
+
+    done = {}
+    for provider in settings.PSP_PROVIDERS:
+        done[provider] = reconcile_psp(provider=provider).discrepancies
+    for server in TradeServer.objects.filter(is_active=True, kind="live"):
+        try:
+            deals_import(server=server)
+        except MT5Error as exc:
+            done[server.name] = f"deal import failed: {exc}"
+            continue
+        done[server.name] = reconcile_mt5(server=server).discrepancies
+    return done

@@ -35,6 +35,14 @@ class PspEvent:
     payload: dict
 
 
+@dataclass(frozen=True)
+class PspStatus:
+    reference: str
+    status: str
+    amount: Decimal
+    currency: str
+
+
 class PaymentProvider(Protocol):
     provider_id: str
 
@@ -48,7 +56,7 @@ class PaymentProvider(Protocol):
         """Parse a stored, already verified payload (processing and replay)."""
         ...
 
-    def fetch_status(self, *, reference: str) -> str: ...
+    def fetch_status(self, *, reference: str) -> PspStatus: ...
 
 
 @cache

@@ -20,7 +20,7 @@ from django.db import transaction
 from django.urls import reverse
 
 from payments.models import SandboxPayment
-from payments.psp import Checkout, PspEvent, WebhookInvalid
+from payments.psp import Checkout, PspEvent, PspStatus, WebhookInvalid
 
 TOLERANCE_SECONDS = 300
 
@@ -84,8 +84,9 @@ class SandboxProvider:
         except (ValueError, KeyError, TypeError, ArithmeticError):
             raise WebhookInvalid("malformed event") from None
 
-    def fetch_status(self, *, reference: str) -> str:
-        return SandboxPayment.objects.get(reference=reference).status
+    def fetch_status(self, *, reference: str) -> PspStatus:
+        payment = SandboxPayment.objects.get(reference=reference)
+        return PspStatus(reference=reference, status=payment.status, amount=payment.amount, currency=payment.currency)
 
     def refund(self, *, reference: str, amount: Decimal, idempotency_key: str) -> str:
         """Refund part of a captured payment; the same key refunds once (like the real PSPs' idempotency keys)."""
