@@ -318,6 +318,7 @@ CELERY_BEAT_SCHEDULE = {
     "core.webhook_events_sweep": {"task": "core.webhook_events_sweep", "schedule": 60.0},
     "payments.deposits_settle_transfers": {"task": "payments.deposits_settle_transfers", "schedule": 15.0},
     "payments.reconcile_all": {"task": "payments.reconcile_all", "schedule": crontab(hour=1, minute=30)},
+    "payments.aml_nightly": {"task": "payments.aml_nightly", "schedule": crontab(hour=2, minute=30)},
     "kyc.kyc_cases_expire": {"task": "kyc.kyc_cases_expire", "schedule": crontab(hour=2, minute=5)},
     "mt5bridge.trade_servers_refresh": {"task": "mt5bridge.trade_servers_refresh", "schedule": 60.0},
     "mt5bridge.accounts_snapshot_sync": {"task": "mt5bridge.accounts_snapshot_sync", "schedule": 60.0},

@@ -78,3 +78,27 @@ def reconcile_all() -> dict:
             continue
         done[server.name] = reconcile_mt5(server=server).discrepancies
     return done
+
+
+@shared_task(name="payments.aml_nightly", time_limit=3600)
+def aml_nightly() -> int:
+    """Run the AML rules over every client who moved money in the last month; returns the alerts raised.
+
+    Until the analytics tables exist, the facts are read from deposits and withdrawals directly.
+    """
+    from datetime import timedelta
+
+    from django.contrib.auth import get_user_model
+    from django.db.models import Q
+    from django.utils import timezone
+
+    from kyc.services.aml import aml_evaluate
+    from payments.aml import client_fact_window
+
+    since = timezone.now() - timedelta(days=31)
+    users = (
+        get_user_model()
+        .objects.filter(Q(deposits__created_at__gte=since) | Q(withdrawals__created_at__gte=since))
+        .distinct()
+    )
+    return sum(len(aml_evaluate(window=client_fact_window(user=user))) for user in users.iterator())

@@ -227,3 +227,20 @@ def test_the_client_cancels_from_the_history_page(client):
 
     assert Withdrawal.objects.get().state == Withdrawal.State.CANCELLED
     assert _wallet(user) == Decimal("3000.00")
+
+
+def test_the_nightly_aml_run_sees_deposit_then_withdrawal_without_trading(client):
+    from kyc.models import AmlAlert
+    from payments.tasks import aml_nightly
+
+    user, _ = _funded(client, amount="1000")
+    withdrawal_pay_out(
+        withdrawal_id=withdrawal_request(user=user, amount="900", currency="USD", method="card_refund").pk
+    )
+
+    assert aml_nightly() == 1
+    assert list(AmlAlert.objects.values_list("rule", flat=True)) == ["deposit_then_withdrawal"]
+    # That high-severity alert made the client high risk, which the high-risk rule reports on the next run, once.
+    assert aml_nightly() == 1
+    assert aml_nightly() == 0
+    assert set(AmlAlert.objects.values_list("rule", flat=True)) == {"deposit_then_withdrawal", "high_risk_country"}
