@@ -41,12 +41,14 @@ def _raw_batches(url: str, logins: list[int], batch: int) -> float:
 
 
 def _import_child(db_env: dict[str, str], server_id: int) -> tuple[float, float, int]:
-    """Run the import in a fresh process so its peak RSS is the import's alone."""
+    """Run the import in a fresh process so its peak RSS (VmHWM, in kB) is the import's alone."""
     code = (
         f"import os,sys,time,resource; sys.path.insert(0, {str(ROOT)!r}); import django; django.setup();"
         "from mt5bridge.models import TradeServer; from mt5bridge.services import deals_import;"
         f"t=time.perf_counter(); n=deals_import(server=TradeServer.objects.get(pk={server_id}));"
-        "print(n, time.perf_counter()-t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+        # VmHWM is this process's own peak (ru_maxrss would carry over the parent's peak across fork and exec).
+        "hwm=[l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')][0];"
+        "print(n, time.perf_counter()-t, hwm)"
     )
     out = subprocess.run([sys.executable, "-c", code], env=db_env, capture_output=True, text=True, check=True)
     count, seconds, rss_kb = out.stdout.split()

@@ -378,11 +378,18 @@ KYC_HIGH_RISK_COUNTRIES = _setting(
 )
 WEBHOOK_HANDLERS = {
     "kyc": {"sumsub": "kyc.providers.sumsub.handle_event"},
-    "psp": {"sandbox": "payments.webhooks.handle_event"},
+    "psp": {"sandbox": "payments.webhooks.handle_event", "stripe": "payments.webhooks.handle_event"},
 }
 
 # --- Payments -------------------------------------------------------------------------------------------------
-PSP_PROVIDERS = {"sandbox": "payments.psp.sandbox.SandboxProvider"}
+PSP_PROVIDERS = {
+    "sandbox": "payments.psp.sandbox.SandboxProvider",
+    "stripe": "payments.psp.stripe.StripeProvider",
+}
+# Which PSP takes card deposits in the portal: the built-in sandbox, or Stripe once its keys are set.
+PAYMENTS_CARD_PROVIDER = _setting("PAYMENTS_CARD_PROVIDER", env.str, default="sandbox")
+STRIPE_SECRET_KEY = _setting("STRIPE_SECRET_KEY", env.str, default="")
+STRIPE_WEBHOOK_SECRET = _setting("STRIPE_WEBHOOK_SECRET", env.str, default="")
 SANDBOX_PSP_WEBHOOK_SECRET = _setting(
     "SANDBOX_PSP_WEBHOOK_SECRET", env.str, default="" if PRODUCTION else "local-sandbox-psp-secret"
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
@@ -47,6 +48,7 @@ def deposit(request: HttpRequest) -> HttpResponse:
                 amount=form.cleaned_data["amount"],
                 currency=form.cleaned_data["currency"],
                 trading_account=form.cleaned_data["trading_account"],
+                provider=settings.PAYMENTS_CARD_PROVIDER,
                 base_url=request.build_absolute_uri("/").rstrip("/"),
             )
         except ApplicationError as exc:
@@ -65,8 +67,7 @@ def deposit_detail(request: HttpRequest, deposit_id: int) -> HttpResponse:
     except Deposit.DoesNotExist:
         raise Http404("No such deposit.") from None
     if item.state == Deposit.State.CREDITED and item.balance_operation_id:
-        deposits_settle_transfers()  # the page shows the latest truth rather than waiting for the periodic job
-        item.refresh_from_db(fields=["updated_at"])
+        deposits_settle_transfers()  # show the latest truth rather than wait for the periodic job
         item = Deposit.objects.select_related("trading_account", "balance_operation").get(pk=item.pk)
     return render(request, "portal/deposit_detail.html", {"deposit": item})
 

@@ -15,12 +15,11 @@ from django.views.decorators.http import require_POST
 
 from core.errors import ApplicationError
 from crm.models import ClientProfile
-from crm.services import client_profile_update
 from kyc import questionnaire
 from kyc.models import KycCase, KycDocument
 from kyc.services import (
     client_compliance,
-    client_screen,
+    client_details_update,
     disclosure_accept,
     kyc_case_missing,
     kyc_case_open,
@@ -128,10 +127,13 @@ def details(request: HttpRequest) -> HttpResponse:
     profile, _ = ClientProfile.objects.get_or_create(user=request.user)
     form = DetailsForm(request.POST or None, instance=profile)
     if request.method == "POST" and form.is_valid():
-        client_profile_update(user=request.user, **{f: form.cleaned_data[f] for f in DetailsForm.Meta.fields})
-        client_screen(user=request.user)
-        messages.success(request, "Your details are saved.")
-        return redirect("portal:verification")
+        try:
+            client_details_update(user=request.user, **{f: form.cleaned_data[f] for f in DetailsForm.Meta.fields})
+        except ApplicationError as exc:
+            form.add_error(None, exc.message)
+        else:
+            messages.success(request, "Your details are saved.")
+            return redirect("portal:verification")
     return render(request, "portal/verification/form.html", {"form": form, "title": "Personal details"})
 
 

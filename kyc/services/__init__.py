@@ -13,6 +13,7 @@ from kyc.services.cases import (
 )
 from kyc.services.compliance import (
     client_compliance,
+    client_details_update,
     client_risk_assess,
     client_screen,
     compliance_hold_place,
@@ -23,6 +24,7 @@ from kyc.services.compliance import (
 
 __all__ = [
     "client_compliance",
+    "client_details_update",
     "client_risk_assess",
     "client_screen",
     "compliance_hold_place",

@@ -141,3 +141,24 @@ def compliance_hold_release(*, hold: ComplianceHold, released_by, reason: str) -
     hold.released_at, hold.released_by, hold.release_reason = timezone.now(), released_by, reason
     hold.save()
     return hold
+
+
+VERIFIED_FIELDS = ("legal_name", "date_of_birth", "country")
+
+
+def client_details_update(*, user, **details) -> ClientProfile:
+    """Save onboarding details and re-screen. Once an approval rests on them, the verified fields (legal name, date
+    of birth, country) are frozen: changing them means verifying again, through support."""
+    from crm.services import client_profile_update
+
+    compliance = client_compliance(user=user)
+    if compliance.level.rank > 0:
+        profile = ClientProfile.objects.filter(user=user).first()
+        changed = [f for f in VERIFIED_FIELDS if profile is not None and details.get(f) != getattr(profile, f)]
+        if changed:
+            raise ApplicationError(
+                "Your name, date of birth and country were verified. Contact support to change them."
+            )
+    profile = client_profile_update(user=user, **details)
+    client_screen(user=user)
+    return profile

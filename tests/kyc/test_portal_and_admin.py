@@ -129,3 +129,24 @@ def test_review_queue_query_count_is_flat(client, django_assert_max_num_queries)
 
     with django_assert_max_num_queries(14):
         assert client.get(reverse("admin:kyc_kyccase_changelist")).status_code == 200
+
+
+def test_verified_details_are_frozen(client, client_user, officer):
+    from kyc.services import kyc_case_approve
+
+    kyc_case_approve(case=kyc_case_submit(case=onboard(client_user), user=client_user), reviewer=officer)
+    client.force_login(client_user)
+    details = {
+        "legal_name": "Someone Else",
+        "date_of_birth": "1990-05-17",
+        "country": "GB",
+        "address_line": "2 New Road",
+        "city": "London",
+        "postcode": "N1 1AA",
+        "phone": "+44 20 7946 0001",
+    }
+
+    refused = client.post(reverse("portal:verification_details"), details)
+    assert "Contact support" in refused.content.decode()
+    moved = client.post(reverse("portal:verification_details"), {**details, "legal_name": "Jane Example"})
+    assert moved.status_code == 302  # a new address is fine; the verified fields are unchanged
