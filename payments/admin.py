@@ -11,11 +11,13 @@ from payments.models import (
     LedgerAccount,
     LedgerEntry,
     LedgerTransaction,
+    ManualAdjustment,
     ReconciliationReport,
     Transfer,
     Withdrawal,
 )
 from payments.services import withdrawal_approve, withdrawal_reject
+from payments.services.adjustments import adjustment_approve, adjustment_propose, adjustment_reject
 
 
 class ReadOnly(admin.ModelAdmin):
@@ -152,3 +154,48 @@ class ReconciliationReportAdmin(ReadOnly):
                     ]
                 )
         return response
+
+
+@admin.register(ManualAdjustment)
+class ManualAdjustmentAdmin(admin.ModelAdmin):
+    """Propose here (client, amount, currency, reason); a second Finance user approves with the action."""
+
+    list_display = ("id", "created_at", "user", "amount", "currency", "state", "proposed_by", "decided_by", "reason")
+    list_filter = ("state", "currency")
+    search_fields = ("user__email", "reason")
+    list_select_related = ("user", "proposed_by", "decided_by")
+    fields = ("user", "amount", "currency", "reason", "state", "proposed_by", "decided_by")
+    autocomplete_fields = ()
+    actions = ["approve", "reject"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.fields if obj else ("state", "proposed_by", "decided_by")
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def save_model(self, request, obj, form, change) -> None:
+        if change:
+            return
+        try:
+            proposed = adjustment_propose(user=obj.user, amount=obj.amount, currency=obj.currency, reason=obj.reason,
+                                          actor=request.user)  # fmt: skip
+        except ApplicationError as exc:
+            self.message_user(request, exc.message, messages.ERROR)
+            return
+        obj.pk = proposed.pk
+
+    @admin.action(description="Approve and post (a second person)", permissions=["change"])
+    def approve(self, request, queryset) -> None:
+        for item in queryset.filter(state=ManualAdjustment.State.PROPOSED):
+            try:
+                adjustment_approve(adjustment=item, approver=request.user)
+            except ApplicationError as exc:
+                self.message_user(request, f"#{item.pk}: {exc.message}", messages.ERROR)
+            else:
+                self.message_user(request, f"#{item.pk}: posted.", messages.SUCCESS)
+
+    @admin.action(description="Reject", permissions=["change"])
+    def reject(self, request, queryset) -> None:
+        for item in queryset.filter(state=ManualAdjustment.State.PROPOSED):
+            adjustment_reject(adjustment=item, actor=request.user, reason=f"rejected by {request.user.email}")

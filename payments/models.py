@@ -329,3 +329,41 @@ class ReconciliationReport(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.scope} {self.started_at:%Y-%m-%d %H:%M}"
+
+
+class ManualAdjustment(models.Model):
+    """A correction of a client's wallet by staff: proposed with a reason by one person, posted only when a second,
+    different person approves (four eyes). Positive credits the wallet, negative debits it."""
+
+    class State(models.TextChoices):
+        PROPOSED = "proposed", "Awaiting approval"
+        POSTED = "posted", "Posted"
+        REJECTED = "rejected", "Rejected"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="wallet_adjustments")
+    amount = models.DecimalField(max_digits=20, decimal_places=2)
+    currency = models.CharField(max_length=8)
+    reason = models.TextField()
+    state = FSMField(default=State.PROPOSED, choices=State.choices, protected=True)
+    proposed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        permissions = [("approve_manualadjustment", "Can approve manual wallet adjustments (four eyes)")]
+        constraints = [models.CheckConstraint(condition=~Q(amount=0), name="adjustment_not_zero")]
+
+    def __str__(self) -> str:
+        return f"Adjustment #{self.pk} {self.amount:+} {self.currency} for {self.user}"
+
+    @logged_transition(field=state, source=State.PROPOSED, target=State.POSTED)
+    def post(self, by=None, description=None) -> None:
+        """A second person approved; the ledger posting was made."""
+
+    @logged_transition(field=state, source=State.PROPOSED, target=State.REJECTED)
+    def reject(self, by=None, description=None) -> None:
+        """Refused; nothing was posted."""

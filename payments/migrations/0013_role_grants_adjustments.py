@@ -1,0 +1,25 @@
+"""Finance proposes and approves wallet adjustments (four eyes, enforced by the service); Compliance looks."""
+
+from django.db import migrations
+
+GRANTS = {
+    "Finance": [
+        "payments.view_manualadjustment",
+        "payments.add_manualadjustment",
+        "payments.change_manualadjustment",
+        "payments.approve_manualadjustment",
+    ],
+    "Compliance": ["payments.view_manualadjustment"],
+}
+
+
+def forwards(apps, schema_editor):
+    from crm.roles import sync_roles
+
+    sync_roles(apps, GRANTS)
+
+
+class Migration(migrations.Migration):
+    dependencies = [("payments", "0012_adjustments"), ("crm", "0002_staff_roles")]
+
+    operations = [migrations.RunPython(forwards, migrations.RunPython.noop)]
