@@ -276,6 +276,7 @@ class Transfer(models.Model):
     class Direction(models.TextChoices):
         TO_ACCOUNT = "to_account", "Wallet to trading account"
         TO_WALLET = "to_wallet", "Trading account to wallet"
+        BETWEEN_ACCOUNTS = "between", "Between trading accounts"
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="transfers")
     direction = models.CharField(max_length=12, choices=Direction.choices)
@@ -283,6 +284,16 @@ class Transfer(models.Model):
     amount = models.DecimalField(max_digits=20, decimal_places=2)
     currency = models.CharField(max_length=8)
     balance_operation = models.ForeignKey(
+        "mt5bridge.BalanceOperation", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    # Between accounts: the credit of the target, and (if that fails) the credit back to the source.
+    target_account = models.ForeignKey(
+        "mt5bridge.TradingAccount", on_delete=models.PROTECT, null=True, blank=True, related_name="incoming_transfers"
+    )
+    second_operation = models.ForeignKey(
+        "mt5bridge.BalanceOperation", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    compensation_operation = models.ForeignKey(
         "mt5bridge.BalanceOperation", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     state = FSMField(default=State.SENT, choices=State.choices, protected=True)

@@ -141,14 +141,19 @@ class TransferForm(forms.Form):
         initial=Transfer.Direction.TO_ACCOUNT,
     )
     trading_account = forms.ModelChoiceField(label="Trading account", queryset=TradingAccount.objects.none())
+    target_account = forms.ModelChoiceField(
+        label="To account (between accounts only)", queryset=TradingAccount.objects.none(), required=False
+    )
     amount = forms.DecimalField(label="Amount", min_value=0, decimal_places=2, max_digits=12)
 
     def __init__(self, *args, user, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["trading_account"].queryset = TradingAccount.objects.filter(
+        live = TradingAccount.objects.filter(
             user=user, state=TradingAccount.State.PROVISIONED, server__kind="live"
         ).select_related("server")
-        self.fields["trading_account"].label_from_instance = lambda a: f"Live account {a.login} ({a.currency})"
+        for name in ("trading_account", "target_account"):
+            self.fields[name].queryset = live
+            self.fields[name].label_from_instance = lambda a: f"Live account {a.login} ({a.currency})"
 
 
 @login_required

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from django.db import transaction
 
 from core.errors import ApplicationError
@@ -14,18 +16,34 @@ from mt5bridge.services import account_snapshot_refresh, balance_operation_creat
 from payments.ledger import Leg, client_wallet, ledger_account, ledger_post
 from payments.models import LedgerAccount, Transfer
 
+logger = logging.getLogger(__name__)
+
 
 def _mt5_float(account: TradingAccount) -> LedgerAccount:
     return ledger_account(kind=LedgerAccount.Kind.MT5_FLOAT, currency=account.currency, key=account.server.name)
 
 
-def transfer_create(*, user, trading_account: TradingAccount, amount, direction: str) -> Transfer:
-    """Start a transfer. To an account, the wallet must hold the amount (checked under lock in the posting); to the
-    wallet, the account's free margin is read from MT5 first, and MT5 itself refuses a debit beyond it."""
-    if trading_account.user_id != user.pk:
+def _check_account(user, account: TradingAccount) -> None:
+    if account.user_id != user.pk:
         raise ApplicationError("This trading account is not yours.", code="not_found")
-    if trading_account.state != TradingAccount.State.PROVISIONED or trading_account.is_demo:
+    if account.state != TradingAccount.State.PROVISIONED or account.is_demo:
         raise ApplicationError("Transfers work with open live accounts only.")
+
+
+def transfer_create(
+    *, user, trading_account: TradingAccount, amount, direction: str, target_account: TradingAccount | None = None
+) -> Transfer:
+    """Start a transfer. To an account, the wallet must hold the amount (checked under lock in the posting); to the
+    wallet or to another account, the source's free margin is read from MT5 first, and MT5 itself refuses a debit
+    beyond it. Between accounts, the target is credited only after the source's debit is confirmed, and a target
+    that refuses is compensated by crediting the source back: never half done."""
+    _check_account(user, trading_account)
+    if direction == Transfer.Direction.BETWEEN_ACCOUNTS:
+        if target_account is None or target_account.pk == trading_account.pk:
+            raise ApplicationError("Choose a different account to move the money to.")
+        _check_account(user, target_account)
+        if target_account.currency != trading_account.currency:
+            raise ApplicationError("Both accounts must be in the same currency.")
     try:
         value = quantize(amount, trading_account.currency)
     except (ValueError, TypeError, CurrencyError):
@@ -35,7 +53,7 @@ def transfer_create(*, user, trading_account: TradingAccount, amount, direction:
     decision = client_may(user=user, action=Action.TRANSFER)
     if not decision.allowed:
         raise ApplicationError(decision.reason, code="gate")
-    if direction == Transfer.Direction.TO_WALLET:
+    if direction in (Transfer.Direction.TO_WALLET, Transfer.Direction.BETWEEN_ACCOUNTS):
         try:
             state = account_snapshot_refresh(account=trading_account)
         except MT5Error:
@@ -49,7 +67,12 @@ def transfer_create(*, user, trading_account: TradingAccount, amount, direction:
     currency = trading_account.currency
     with transaction.atomic():
         transfer = Transfer.objects.create(
-            user=user, direction=direction, trading_account=trading_account, amount=value, currency=currency
+            user=user,
+            direction=direction,
+            trading_account=trading_account,
+            target_account=target_account if direction == Transfer.Direction.BETWEEN_ACCOUNTS else None,
+            amount=value,
+            currency=currency,
         )
         if direction == Transfer.Direction.TO_ACCOUNT:
             ledger_post(
@@ -81,6 +104,11 @@ def transfers_settle() -> dict[str, int]:
                 .select_related("balance_operation", "trading_account__server", "user")
                 .get(pk=pk)
             )
+            if transfer.direction == Transfer.Direction.BETWEEN_ACCOUNTS:
+                outcome = _settle_between(transfer)
+                if outcome:
+                    counts[outcome] += 1
+                continue
             operation = transfer.balance_operation
             account, wallet = transfer.trading_account, client_wallet(user=transfer.user, currency=transfer.currency)
             if operation.state == BalanceOperation.State.CONFIRMED:
@@ -108,3 +136,62 @@ def transfers_settle() -> dict[str, int]:
                 continue
             transfer.save()
     return counts
+
+
+def _move_float(transfer: Transfer, source: TradingAccount, target: TradingAccount, suffix: str) -> None:
+    """Money that left one server's MT5 and arrives on another's moves between their floats (nothing on one server)."""
+    if source.server_id == target.server_id:
+        return
+    ledger_post(
+        idempotency_key=f"transfer:{transfer.pk}:{suffix}",
+        kind="transfer_between_accounts",
+        description=f"Transfer #{transfer.pk} {source.login} -> {target.login}",
+        legs=[Leg(_mt5_float(source), -transfer.amount), Leg(_mt5_float(target), transfer.amount)],
+    )
+
+
+def _settle_between(transfer: Transfer) -> str | None:
+    """One step of an account-to-account transfer; called under the transfer's row lock. Returns what finished."""
+    source = transfer.trading_account
+    target = TradingAccount.objects.select_related("server").get(pk=transfer.target_account_id)
+    first = transfer.balance_operation
+    if transfer.second_operation_id is None:
+        if first.state == BalanceOperation.State.FAILED:
+            transfer.failure_reason = (first.last_error or "the source account refused the debit")[:255]
+            apply_transition(transfer, "fail", description=transfer.failure_reason)
+            transfer.save()
+            return "failed"
+        if first.state != BalanceOperation.State.CONFIRMED:
+            return None
+        _move_float(transfer, source, target, "float")
+        transfer.second_operation = balance_operation_create(
+            account=target, amount=transfer.amount, idempotency_key=f"transfer:{transfer.pk}:mt5-in", label="Transfer"
+        )
+        transfer.save()
+        return None
+    second = BalanceOperation.objects.get(pk=transfer.second_operation_id)
+    if second.state == BalanceOperation.State.CONFIRMED:
+        apply_transition(transfer, "complete", description=f"MT5 deals {first.ticket} and {second.ticket}")
+        transfer.save()
+        return "completed"
+    if second.state != BalanceOperation.State.FAILED:
+        return None
+    if transfer.compensation_operation_id is None:
+        _move_float(transfer, target, source, "float-back")
+        transfer.compensation_operation = balance_operation_create(
+            account=source, amount=transfer.amount, idempotency_key=f"transfer:{transfer.pk}:mt5-back", label="Refund"
+        )
+        transfer.failure_reason = "The target account refused the money; it is being returned to the source account."
+        transfer.save()
+        return None
+    back = BalanceOperation.objects.get(pk=transfer.compensation_operation_id)
+    if back.state == BalanceOperation.State.CONFIRMED:
+        transfer.failure_reason = "The target account refused the money; it was returned to the source account."
+        apply_transition(transfer, "fail", description=transfer.failure_reason)
+        transfer.save()
+        return "failed"
+    if back.state == BalanceOperation.State.FAILED:
+        logger.error("transfer %s: compensation refused by MT5; Dealing must resolve it", transfer.pk)
+        transfer.failure_reason = "Returning the money failed; our dealing desk has been alerted."
+        transfer.save(update_fields=["failure_reason", "updated_at"])
+    return None

@@ -89,3 +89,73 @@ def test_only_the_owner_and_only_live_accounts(funded_account):
 
     with pytest.raises(ApplicationError, match="not yours"):
         transfer_create(user=ClientFactory(), trading_account=funded_account, amount="1", direction="to_account")
+
+
+def _settle_all():
+    """Drive every pending balance operation and the settle job until nothing moves (what the workers do)."""
+    for _ in range(6):
+        for op in BalanceOperation.objects.filter(state="pending"):
+            balance_operation_send(operation_id=op.pk)
+        transfers_settle()
+
+
+def test_between_accounts_moves_the_money_once(funded_account):
+    other = open_account(funded_account.server, user=funded_account.user)
+    _send(
+        transfer_create(user=funded_account.user, trading_account=funded_account, amount="300", direction="to_account")
+    )
+
+    moved = transfer_create(
+        user=funded_account.user,
+        trading_account=funded_account,
+        target_account=other,
+        amount="120",
+        direction="between",
+    )
+    _settle_all()
+
+    assert Transfer.objects.get(pk=moved.pk).state == Transfer.State.COMPLETED
+    manager = manager_for(funded_account.server)
+    assert manager.account_get(funded_account.login).balance == Decimal("180.00")
+    assert manager.account_get(other.login).balance == Decimal("120.00")
+    assert ledger_is_balanced()
+
+
+def test_a_refusing_target_is_compensated_never_half_done(funded_account, mt5_mock):
+    other = open_account(funded_account.server, user=funded_account.user)
+    _send(
+        transfer_create(user=funded_account.user, trading_account=funded_account, amount="300", direction="to_account")
+    )
+    moved = transfer_create(
+        user=funded_account.user,
+        trading_account=funded_account,
+        target_account=other,
+        amount="100",
+        direction="between",
+    )
+    balance_operation_send(operation_id=moved.balance_operation_id)
+    transfers_settle()  # source debited; the credit of the target is created
+    second = Transfer.objects.get(pk=moved.pk).second_operation
+    mt5_mock.faults(retcode_ratio=1.0, retcode="3 Invalid parameters", paths=["/api/trade/balance"])
+    balance_operation_send(operation_id=second.pk)
+    mt5_mock.clear_faults()
+    _settle_all()
+
+    transfer = Transfer.objects.get(pk=moved.pk)
+    assert transfer.state == Transfer.State.FAILED
+    assert "returned to the source" in transfer.failure_reason
+    manager = manager_for(funded_account.server)
+    assert manager.account_get(funded_account.login).balance == Decimal("300.00")
+    assert manager.account_get(other.login).balance == Decimal("0.00")
+
+
+def test_portal_transfer_form(client, funded_account):
+    client.force_login(funded_account.user)
+
+    response = client.post(
+        "/portal/transfer/", {"direction": "to_account", "trading_account": funded_account.pk, "amount": "50"}
+    )
+
+    assert response.status_code == 302
+    assert Transfer.objects.get().amount == Decimal("50.00")
+    assert _wallet(funded_account) == Decimal("450.00")
