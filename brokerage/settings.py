@@ -385,6 +385,13 @@ WEBHOOK_HANDLERS = {
 PSP_PROVIDERS = {
     "sandbox": "payments.psp.sandbox.SandboxProvider",
     "stripe": "payments.psp.stripe.StripeProvider",
+    "wire": "payments.psp.wire.WireProvider",
+}
+# The broker's bank account shown to clients who deposit by wire.
+BROKER_BANK = {
+    "beneficiary": _setting("BROKER_BANK_BENEFICIARY", env.str, default=f"{BROKER_NAME} Ltd (client money account)"),
+    "iban": _setting("BROKER_BANK_IBAN", env.str, default="GB33BUKB20201555555555"),
+    "bic": _setting("BROKER_BANK_BIC", env.str, default="BUKBGB22"),
 }
 # Which PSP takes card deposits in the portal: the built-in sandbox, or Stripe once its keys are set.
 PAYMENTS_CARD_PROVIDER = _setting("PAYMENTS_CARD_PROVIDER", env.str, default="sandbox")

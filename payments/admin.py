@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from django.contrib import admin, messages
-from django.db.models import Sum
 
+from core.db import DecimalSum
 from core.errors import ApplicationError
 from payments.models import (
     Deposit,
@@ -18,6 +18,7 @@ from payments.models import (
 )
 from payments.services import withdrawal_approve, withdrawal_reject
 from payments.services.adjustments import adjustment_approve, adjustment_propose, adjustment_reject
+from payments.services.deposits import deposit_confirm_wire
 
 
 class ReadOnly(admin.ModelAdmin):
@@ -50,7 +51,7 @@ class LedgerAccountAdmin(ReadOnly):
     list_select_related = ("user",)
 
     def get_queryset(self, request):
-        return super().get_queryset(request).annotate(total=Sum("entries__amount"))
+        return super().get_queryset(request).annotate(total=DecimalSum("entries__amount"))
 
     @admin.display(description="Balance", ordering="total")
     def balance(self, account: LedgerAccount):
@@ -68,6 +69,24 @@ class LedgerTransactionAdmin(ReadOnly):
 
 @admin.register(Deposit)
 class DepositAdmin(ReadOnly):
+    actions = ["confirm_wire"]
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return request.user.has_perm("payments.change_deposit")  # for the action; fields stay read-only
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in Deposit._meta.fields]
+
+    @admin.action(description="Confirm bank wire received (credits the client)")
+    def confirm_wire(self, request, queryset) -> None:
+        for deposit in queryset:
+            try:
+                outcome = deposit_confirm_wire(deposit=deposit, actor=request.user)
+            except ApplicationError as exc:
+                self.message_user(request, f"#{deposit.pk}: {exc.message}", messages.ERROR)
+            else:
+                self.message_user(request, f"#{deposit.pk}: {outcome}", messages.INFO)
+
     list_display = ("id", "created_at", "user", "amount", "currency", "provider", "state", "trading_account",
                     "failure_reason")  # fmt: skip
     list_filter = ("state", "provider", "currency")

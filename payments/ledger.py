@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db import IntegrityError, transaction
-from django.db.models import Sum
 
+from core.db import DecimalSum
 from core.errors import ApplicationError
 from core.money import quantize
 from payments.models import LedgerAccount, LedgerEntry, LedgerTransaction
@@ -56,7 +56,7 @@ def client_wallet(*, user, currency: str) -> LedgerAccount:
 
 def account_balance(account: LedgerAccount) -> Decimal:
     """The balance is the sum of the account's entries, always; nothing caches it."""
-    return account.entries.aggregate(total=Sum("amount"))["total"] or Decimal(0)
+    return account.entries.aggregate(total=DecimalSum("amount"))["total"] or Decimal(0)
 
 
 def _normalise(legs: list[Leg]) -> list[Leg]:
@@ -128,5 +128,5 @@ def ledger_post(
 
 def ledger_is_balanced() -> bool:
     """Whole-ledger check for reconciliation and tests: every currency sums to zero."""
-    totals = LedgerEntry.objects.values("currency").annotate(total=Sum("amount"))
+    totals = LedgerEntry.objects.values("currency").annotate(total=DecimalSum("amount"))
     return all(row["total"] == 0 for row in totals)

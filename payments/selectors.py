@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from django.db.models import QuerySet, Sum
+from django.db.models import QuerySet
 
+from core.db import DecimalSum
 from payments.models import LedgerAccount, LedgerEntry
 
 
@@ -13,7 +14,7 @@ def client_wallet_balances(*, user) -> list[dict]:
     """The client's wallets with their balances (sum of entries), one query."""
     rows = (
         LedgerAccount.objects.filter(user=user, kind=LedgerAccount.Kind.CLIENT_WALLET)
-        .annotate(balance=Sum("entries__amount"))
+        .annotate(balance=DecimalSum("entries__amount"))
         .order_by("currency")
     )
     return [{"currency": row.currency, "balance": row.balance or Decimal(0), "account_id": row.pk} for row in rows]

@@ -65,10 +65,19 @@ def reconcile_all() -> dict:
     from mt5bridge.manager_api import MT5Error
     from mt5bridge.models import TradeServer
     from mt5bridge.services import deals_import
+    from payments.psp import provider_for
     from payments.services.reconciliation import reconcile_mt5, reconcile_psp
 
     done = {}
     for provider in settings.PSP_PROVIDERS:
+        try:
+            provider_for(provider).fetch_status  # noqa: B018 - an unconfigured provider raises here
+        except ValueError as exc:
+            done[provider] = f"skipped: {exc}"
+            continue
+        if provider == "wire":
+            done[provider] = "skipped: reconciled by Finance against the bank statement"
+            continue
         done[provider] = reconcile_psp(provider=provider).discrepancies
     for server in TradeServer.objects.filter(is_active=True, kind="live"):
         try:

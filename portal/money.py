@@ -24,6 +24,9 @@ from payments.services import (
 
 
 class DepositForm(forms.Form):
+    method = forms.ChoiceField(
+        label="Pay by", choices=[("card", "Card"), ("wire", "Bank transfer")], widget=forms.RadioSelect, initial="card"
+    )
     amount = forms.DecimalField(label="Amount", min_value=0, decimal_places=2, max_digits=12)
     currency = forms.ChoiceField(label="Currency", choices=[("USD", "USD"), ("EUR", "EUR")])
     trading_account = forms.ModelChoiceField(
@@ -48,7 +51,7 @@ def deposit(request: HttpRequest) -> HttpResponse:
                 amount=form.cleaned_data["amount"],
                 currency=form.cleaned_data["currency"],
                 trading_account=form.cleaned_data["trading_account"],
-                provider=settings.PAYMENTS_CARD_PROVIDER,
+                provider="wire" if form.cleaned_data["method"] == "wire" else settings.PAYMENTS_CARD_PROVIDER,
                 base_url=request.build_absolute_uri("/").rstrip("/"),
             )
         except ApplicationError as exc:
@@ -69,7 +72,7 @@ def deposit_detail(request: HttpRequest, deposit_id: int) -> HttpResponse:
     if item.state == Deposit.State.CREDITED and item.balance_operation_id:
         deposits_settle_transfers()  # show the latest truth rather than wait for the periodic job
         item = Deposit.objects.select_related("trading_account", "balance_operation").get(pk=item.pk)
-    return render(request, "portal/deposit_detail.html", {"deposit": item})
+    return render(request, "portal/deposit_detail.html", {"deposit": item, "bank": settings.BROKER_BANK})
 
 
 class WithdrawalForm(forms.Form):

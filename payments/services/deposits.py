@@ -12,9 +12,9 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Sum
 from django.urls import reverse
 
+from core.db import DecimalSum
 from core.errors import ApplicationError
 from core.fsm import apply_transition
 from core.money import CurrencyError, quantize
@@ -38,7 +38,7 @@ def _mt5_float(account: TradingAccount) -> LedgerAccount:
 
 def deposited_so_far(*, user, currency: str) -> Decimal:
     done = [Deposit.State.CREDITED, Deposit.State.COMPLETED]
-    total = Deposit.objects.filter(user=user, currency=currency, state__in=done).aggregate(t=Sum("amount"))["t"]
+    total = Deposit.objects.filter(user=user, currency=currency, state__in=done).aggregate(t=DecimalSum("amount"))["t"]
     return total or Decimal(0)
 
 
@@ -188,3 +188,24 @@ def deposits_settle_transfers() -> dict[str, int]:
                 deposit.save()
                 counts["returned"] += 1
     return counts
+
+
+def deposit_confirm_wire(*, deposit: Deposit, actor) -> str:
+    """Finance saw the wire on the bank statement: credit it through the same service a PSP confirmation uses."""
+    import uuid
+
+    from django.utils import timezone
+
+    if not actor.has_perm("payments.change_deposit"):
+        raise ApplicationError("You may not confirm deposits.", code="permission")
+    if deposit.provider != "wire":
+        raise ApplicationError("Only bank wire deposits are confirmed by hand.")
+    event = PspEvent(
+        event_id=f"wire-confirm:{uuid.uuid4().hex}", event_type="wire.received", reference=deposit.psp_reference,
+        status="succeeded", amount=deposit.amount, currency=deposit.currency, payer_name="",
+        occurred_at=timezone.now(), payload={"confirmed_by": actor.pk},
+    )  # fmt: skip
+    with transaction.atomic():
+        outcome = deposit_apply_psp_event(provider="wire", event=event)
+    logger.info("wire deposit %s confirmed by %s: %s", deposit.pk, actor.pk, outcome)
+    return outcome

@@ -19,9 +19,9 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.db import transaction
-from django.db.models import Sum
 from django.utils import timezone
 
+from core.db import DecimalSum
 from mt5bridge.models import BalanceOperation, Deal, TradeServer
 from payments.ledger import account_balance, ledger_account
 from payments.models import Deposit, LedgerAccount, ReconciliationReport
@@ -128,7 +128,7 @@ def reconcile_mt5(*, server: TradeServer, actor=None) -> ReconciliationReport:
     ).values_list("account__login", "amount"):
         ours[login] += amount
     theirs = defaultdict(Decimal)
-    for row in Deal.objects.filter(server=server, action=2).values("login").annotate(total=Sum("profit")):
+    for row in Deal.objects.filter(server=server, action=2).values("login").annotate(total=DecimalSum("profit")):
         theirs[row["login"]] = row["total"]
     logins = sorted(set(ours) | {login for login in theirs if login in ours})
     items = [
@@ -143,9 +143,9 @@ def reconcile_mt5(*, server: TradeServer, actor=None) -> ReconciliationReport:
         operations = BalanceOperation.objects.filter(server=server, account__currency=currency).exclude(
             idempotency_key__startswith="demo-initial:"
         )
-        confirmed = operations.filter(state="confirmed").aggregate(t=Sum("amount"))["t"] or Decimal(0)
+        confirmed = operations.filter(state="confirmed").aggregate(t=DecimalSum("amount"))["t"] or Decimal(0)
         in_flight = operations.filter(state__in=["pending", "sent", "unknown"], amount__gt=0).aggregate(
-            t=Sum("amount")
+            t=DecimalSum("amount")
         )["t"] or Decimal(0)
         moved = confirmed + in_flight
         if float_balance != moved:

@@ -13,8 +13,9 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q, Sum
+from django.db.models import Q
 
+from core.db import DecimalSum
 from core.errors import ApplicationError
 from core.fsm import apply_transition
 from core.money import CurrencyError, quantize
@@ -38,7 +39,7 @@ def refundable_deposits(*, user, currency: str) -> list[tuple[Deposit, Decimal]]
     deposits = Deposit.objects.filter(
         user=user, currency=currency, state__in=[Deposit.State.CREDITED, Deposit.State.COMPLETED]
     ).annotate(
-        refunding=Sum("refunds__amount", filter=Q(refunds__state__in=OPEN_WITHDRAWALS))
+        refunding=DecimalSum("refunds__amount", filter=Q(refunds__state__in=OPEN_WITHDRAWALS))
     ).order_by("created_at")  # fmt: skip
     return [(d, d.amount - (d.refunding or Decimal(0))) for d in deposits if d.amount - (d.refunding or 0) > 0]
 

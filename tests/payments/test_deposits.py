@@ -129,7 +129,7 @@ def test_an_unverified_client_cannot_deposit(client):
     user = ClientFactory()
     client.force_login(user)
 
-    response = client.post(reverse("portal:deposit"), {"amount": "100", "currency": "USD"})
+    response = client.post(reverse("portal:deposit"), {"method": "card", "amount": "100", "currency": "USD"})
 
     assert "Verify your identity before you deposit" in response.content.decode()
     assert not Deposit.objects.exists()
@@ -214,3 +214,28 @@ def test_another_clients_deposit_is_not_found(client, verified):
     client.force_login(ClientFactory())
 
     assert client.get(reverse("portal:deposit_detail", args=[deposit.pk])).status_code == 404
+
+
+def test_a_bank_wire_is_credited_when_finance_confirms_it(client, verified):
+    from payments.services.deposits import deposit_confirm_wire
+    from tests.crm.factories import make_staff
+
+    client.force_login(verified)
+    response = client.post(reverse("portal:deposit"), {"method": "wire", "amount": "500", "currency": "USD"})
+    deposit = Deposit.objects.get()
+    assert response["Location"].endswith(reverse("portal:deposit_detail", args=[deposit.pk]))
+    page = client.get(reverse("portal:deposit_detail", args=[deposit.pk])).content.decode()
+    assert deposit.psp_reference in page
+    assert "GB33BUKB20201555555555" in page
+
+    support, _ = make_staff("Support")
+    with pytest.raises(ApplicationError, match="may not confirm"):
+        deposit_confirm_wire(deposit=deposit, actor=support)
+    finance, _ = make_staff("Finance")
+    client.force_login(finance)
+    client.post("/admin/payments/deposit/", {"action": "confirm_wire", "_selected_action": [deposit.pk]})
+    client.post("/admin/payments/deposit/", {"action": "confirm_wire", "_selected_action": [deposit.pk]})
+
+    assert Deposit.objects.get().state == Deposit.State.CREDITED
+    assert account_balance(client_wallet(user=verified, currency="USD")) == Decimal("500.00")
+    assert ledger_is_balanced()

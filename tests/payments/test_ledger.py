@@ -179,3 +179,14 @@ def test_the_wallet_page_shows_the_clients_own_balance_only(client, clearing, dj
 
     assert "125.50" in page
     assert "999.99" not in page
+
+
+def test_balances_are_exact_even_where_the_database_keeps_floats(clearing):
+    wallet = client_wallet(user=ClientFactory(), currency="USD")
+    for n in range(121):
+        _deposit(wallet, clearing, "0.01", f"cent:{n}")
+    for n in range(3):
+        _deposit(wallet, clearing, "0.10", f"dime:{n}")
+
+    assert account_balance(wallet) == Decimal("1.51")
+    assert ledger_is_balanced()
