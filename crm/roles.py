@@ -67,3 +67,13 @@ def sync_roles(apps, grants: dict[str, list[str]] | None = None) -> None:
     if grants:
         grant_role_permissions(apps, grants)
     grant_administrator_everything(apps)
+
+
+def sync_roles_operation(grants: dict[str, list[str]] | None = None):
+    """The RunPython operation each app's role-grant migration uses: `operations = [sync_roles_operation(GRANTS)]`."""
+    from django.db import migrations
+
+    def forwards(apps, schema_editor):
+        sync_roles(apps, grants)
+
+    return migrations.RunPython(forwards, migrations.RunPython.noop)

@@ -2,6 +2,8 @@
 
 from django.db import migrations
 
+from crm.roles import sync_roles_operation
+
 GRANTS = {
     "Compliance": ["core.view_webhookevent", "core.change_webhookevent", "core.view_webhookrejection"],
     "Finance": ["core.view_webhookevent", "core.change_webhookevent", "core.view_webhookrejection"],
@@ -9,13 +11,7 @@ GRANTS = {
 }
 
 
-def forwards(apps, schema_editor):
-    from crm.roles import sync_roles
-
-    sync_roles(apps, GRANTS)
-
-
 class Migration(migrations.Migration):
     dependencies = [("core", "0001_initial"), ("crm", "0002_staff_roles")]
 
-    operations = [migrations.RunPython(forwards, migrations.RunPython.noop)]
+    operations = [sync_roles_operation(GRANTS)]

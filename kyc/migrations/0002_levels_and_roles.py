@@ -4,6 +4,7 @@ from decimal import Decimal
 
 from django.db import migrations
 
+
 LEVELS = [
     # code, name, rank, deposit, withdraw, live, trade, max deposit total, max withdrawal, auto-approve, documents
     ("registered", "Email verified", 0, False, False, False, False, Decimal("0"), Decimal("0"), Decimal("0"), []),

@@ -2,6 +2,8 @@
 
 from django.db import migrations
 
+from crm.roles import sync_roles_operation
+
 VIEW_ALL = [
     "mt5bridge.view_tradeserver",
     "mt5bridge.view_tradinggroup",
@@ -25,12 +27,6 @@ GRANTS = {
 }
 
 
-def forwards(apps, schema_editor):
-    from crm.roles import sync_roles
-
-    sync_roles(apps, GRANTS)
-
-
 class Migration(migrations.Migration):
     dependencies = [
         ("mt5bridge", "0001_initial"),
@@ -38,4 +34,4 @@ class Migration(migrations.Migration):
         ("django_fsm_log", "__latest__"),
     ]
 
-    operations = [migrations.RunPython(forwards, migrations.RunPython.noop)]
+    operations = [sync_roles_operation(GRANTS)]

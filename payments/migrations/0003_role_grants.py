@@ -2,17 +2,13 @@
 
 from django.db import migrations
 
+from crm.roles import sync_roles_operation
+
 VIEW = ["payments.view_ledgeraccount", "payments.view_ledgertransaction", "payments.view_ledgerentry"]
 GRANTS = {"Finance": VIEW, "Compliance": VIEW, "Support": ["payments.view_ledgeraccount"]}
-
-
-def forwards(apps, schema_editor):
-    from crm.roles import sync_roles
-
-    sync_roles(apps, GRANTS)
 
 
 class Migration(migrations.Migration):
     dependencies = [("payments", "0002_ledger_guards"), ("crm", "0002_staff_roles")]
 
-    operations = [migrations.RunPython(forwards, migrations.RunPython.noop)]
+    operations = [sync_roles_operation(GRANTS)]

@@ -2,6 +2,8 @@
 
 from django.db import migrations
 
+from crm.roles import sync_roles_operation
+
 GRANTS = {
     "Finance": ["payments.view_withdrawal", "payments.change_withdrawal", "payments.approve_withdrawal"],
     "Compliance": ["payments.view_withdrawal"],
@@ -9,13 +11,7 @@ GRANTS = {
 }
 
 
-def forwards(apps, schema_editor):
-    from crm.roles import sync_roles
-
-    sync_roles(apps, GRANTS)
-
-
 class Migration(migrations.Migration):
     dependencies = [("payments", "0006_withdrawals"), ("crm", "0002_staff_roles")]
 
-    operations = [migrations.RunPython(forwards, migrations.RunPython.noop)]
+    operations = [sync_roles_operation(GRANTS)]

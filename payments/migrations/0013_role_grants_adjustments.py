@@ -2,6 +2,8 @@
 
 from django.db import migrations
 
+from crm.roles import sync_roles_operation
+
 GRANTS = {
     "Finance": [
         "payments.view_manualadjustment",
@@ -13,13 +15,7 @@ GRANTS = {
 }
 
 
-def forwards(apps, schema_editor):
-    from crm.roles import sync_roles
-
-    sync_roles(apps, GRANTS)
-
-
 class Migration(migrations.Migration):
     dependencies = [("payments", "0012_adjustments"), ("crm", "0002_staff_roles")]
 
-    operations = [migrations.RunPython(forwards, migrations.RunPython.noop)]
+    operations = [sync_roles_operation(GRANTS)]
