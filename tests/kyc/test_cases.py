@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import date
 
 import pytest
@@ -66,6 +67,7 @@ def test_documents_are_stored_privately_with_their_fingerprint(client_user, sett
     )
 
     assert document.content_type == "image/jpeg"
+    assert document.sha256 == hashlib.sha256(content).hexdigest()
     assert document.original_name == "passport.jpg"
     assert str(settings.KYC_DOCUMENT_ROOT) in document.file.path
     assert "passport" not in document.file.name  # the server chose the stored name
