@@ -54,6 +54,11 @@ def client_wallet(*, user, currency: str) -> LedgerAccount:
     return ledger_account(kind=LedgerAccount.Kind.CLIENT_WALLET, currency=currency, user=user)
 
 
+def mt5_float(*, account) -> LedgerAccount:
+    """The MT5 float of the trading account's server and currency: money the broker holds on that server."""
+    return ledger_account(kind=LedgerAccount.Kind.MT5_FLOAT, currency=account.currency, key=account.server.name)
+
+
 def account_balance(account: LedgerAccount) -> Decimal:
     """The balance is the sum of the account's entries, always; nothing caches it."""
     return account.entries.aggregate(total=DecimalSum("amount"))["total"] or Decimal(0)

@@ -19,21 +19,17 @@ from core.errors import ApplicationError
 from core.fsm import apply_transition
 from core.money import CurrencyError, quantize
 from kyc.gate import Action, client_may
-from mt5bridge.models import BalanceOperation, TradingAccount
-from mt5bridge.services import balance_operation_create
+from mt5bridge.models import TradingAccount
 from payments.ledger import Leg, client_wallet, ledger_account, ledger_post
 from payments.models import Deposit, LedgerAccount
 from payments.psp import PspEvent, provider_for
+from payments.services.transfers import wallet_to_account_begin, wallet_to_account_settle
 
 logger = logging.getLogger(__name__)
 
 
 def _clearing(deposit: Deposit) -> LedgerAccount:
     return ledger_account(kind=LedgerAccount.Kind.PSP_CLEARING, currency=deposit.currency, key=deposit.provider)
-
-
-def _mt5_float(account: TradingAccount) -> LedgerAccount:
-    return ledger_account(kind=LedgerAccount.Kind.MT5_FLOAT, currency=account.currency, key=account.server.name)
 
 
 def deposited_so_far(*, user, currency: str) -> Decimal:
@@ -143,16 +139,13 @@ def deposit_apply_psp_event(*, provider: str, event: PspEvent) -> str:
 
 
 def _send_to_mt5(deposit: Deposit) -> None:
-    account = deposit.trading_account
-    ledger_post(
-        idempotency_key=f"deposit:{deposit.pk}:to-mt5",
-        kind="transfer_to_mt5",
-        description=f"Deposit #{deposit.pk} to account {account.login}",
-        legs=[Leg(client_wallet(user=deposit.user, currency=deposit.currency), -deposit.amount),
-              Leg(_mt5_float(account), deposit.amount)],
-    )  # fmt: skip
-    deposit.balance_operation = balance_operation_create(
-        account=account, amount=deposit.amount, idempotency_key=f"deposit:{deposit.pk}:mt5", label="Deposit"
+    deposit.balance_operation = wallet_to_account_begin(
+        user=deposit.user,
+        account=deposit.trading_account,
+        amount=deposit.amount,
+        key=f"deposit:{deposit.pk}",
+        description=f"Deposit #{deposit.pk} to account {deposit.trading_account.login}",
+        label="Deposit",
     )
 
 
@@ -167,26 +160,26 @@ def deposits_settle_transfers() -> dict[str, int]:
         with transaction.atomic():
             deposit = (
                 Deposit.objects.select_for_update(of=("self",))
-                .select_related("balance_operation", "trading_account__server")
+                .select_related("balance_operation", "trading_account__server", "user")
                 .get(pk=pk)
             )
-            operation = deposit.balance_operation
-            if operation.state == BalanceOperation.State.CONFIRMED:
-                apply_transition(deposit, "complete", description=f"MT5 deal {operation.ticket}")
-                deposit.save()
-                counts["completed"] += 1
-            elif operation.state == BalanceOperation.State.FAILED:
-                ledger_post(
-                    idempotency_key=f"deposit:{deposit.pk}:to-mt5:reversal",
-                    kind="transfer_to_mt5_reversal",
-                    description=f"Deposit #{deposit.pk}: returned to wallet (MT5 refused)",
-                    legs=[Leg(_mt5_float(deposit.trading_account), -deposit.amount),
-                          Leg(client_wallet(user=deposit.user, currency=deposit.currency), deposit.amount)],
-                )  # fmt: skip
+            outcome = wallet_to_account_settle(
+                user=deposit.user,
+                account=deposit.trading_account,
+                amount=deposit.amount,
+                operation=deposit.balance_operation,
+                key=f"deposit:{deposit.pk}",
+                description=f"Deposit #{deposit.pk}: returned to wallet (MT5 refused)",
+            )
+            if outcome == "completed":
+                apply_transition(deposit, "complete", description=f"MT5 deal {deposit.balance_operation.ticket}")
+            elif outcome == "returned":
                 deposit.failure_reason = "The trading account could not be funded; the money is in your wallet."
                 deposit.balance_operation = None
-                deposit.save()
-                counts["returned"] += 1
+            else:
+                continue
+            deposit.save()
+            counts[outcome] += 1
     return counts
 
 

@@ -13,14 +13,52 @@ from kyc.gate import Action, client_may
 from mt5bridge.manager_api import MT5Error
 from mt5bridge.models import BalanceOperation, TradingAccount
 from mt5bridge.services import account_snapshot_refresh, balance_operation_create
-from payments.ledger import Leg, client_wallet, ledger_account, ledger_post
-from payments.models import LedgerAccount, Transfer
+from payments.ledger import Leg, client_wallet, ledger_post, mt5_float
+from payments.models import Transfer
 
 logger = logging.getLogger(__name__)
 
 
-def _mt5_float(account: TradingAccount) -> LedgerAccount:
-    return ledger_account(kind=LedgerAccount.Kind.MT5_FLOAT, currency=account.currency, key=account.server.name)
+def wallet_to_account_begin(
+    *, user, account: TradingAccount, amount, key: str, description: str, label: str, requested_by=None
+) -> BalanceOperation:
+    """Move money from the wallet to an MT5 account: the ledger posts wallet -> MT5 float now (so it cannot be spent
+    twice) and MT5 is credited by an exactly-once balance operation. Call inside the caller's transaction; `key`
+    names the movement (`deposit:7`, `transfer:9`) and makes both steps idempotent."""
+    ledger_post(
+        idempotency_key=f"{key}:out",
+        kind="transfer_to_mt5",
+        description=description,
+        legs=[
+            Leg(client_wallet(user=user, currency=account.currency), -amount),
+            Leg(mt5_float(account=account), amount),
+        ],
+        created_by=requested_by,
+    )
+    return balance_operation_create(
+        account=account, amount=amount, idempotency_key=f"{key}:mt5", label=label, requested_by=requested_by
+    )
+
+
+def wallet_to_account_settle(
+    *, user, account: TradingAccount, amount, operation: BalanceOperation, key: str, description: str
+) -> str | None:
+    """`completed` once MT5 confirmed; `returned` once MT5 refused (the wallet gets the money back by one reversing
+    posting); None while the operation is still under way."""
+    if operation.state == BalanceOperation.State.CONFIRMED:
+        return "completed"
+    if operation.state != BalanceOperation.State.FAILED:
+        return None
+    ledger_post(
+        idempotency_key=f"{key}:reversal",
+        kind="transfer_to_mt5_reversal",
+        description=description,
+        legs=[
+            Leg(mt5_float(account=account), -amount),
+            Leg(client_wallet(user=user, currency=account.currency), amount),
+        ],
+    )
+    return "returned"
 
 
 def _check_account(user, account: TradingAccount) -> None:
@@ -81,7 +119,7 @@ def transfer_create(
                 description=f"Transfer #{transfer.pk} to account {trading_account.login}",
                 legs=[
                     Leg(client_wallet(user=user, currency=currency), -value),
-                    Leg(_mt5_float(trading_account), value),
+                    Leg(mt5_float(account=trading_account), value),
                 ],
                 created_by=user,
             )
@@ -117,17 +155,19 @@ def transfers_settle() -> dict[str, int]:
                         idempotency_key=f"transfer:{transfer.pk}:in",
                         kind="transfer_from_mt5",
                         description=f"Transfer #{transfer.pk} from account {account.login}",
-                        legs=[Leg(_mt5_float(account), -transfer.amount), Leg(wallet, transfer.amount)],
+                        legs=[Leg(mt5_float(account=account), -transfer.amount), Leg(wallet, transfer.amount)],
                     )
                 apply_transition(transfer, "complete", description=f"MT5 deal {operation.ticket}")
                 counts["completed"] += 1
             elif operation.state == BalanceOperation.State.FAILED:
                 if transfer.direction == Transfer.Direction.TO_ACCOUNT:
-                    ledger_post(
-                        idempotency_key=f"transfer:{transfer.pk}:reversal",
-                        kind="transfer_to_mt5_reversal",
+                    wallet_to_account_settle(
+                        user=transfer.user,
+                        account=account,
+                        amount=transfer.amount,
+                        operation=operation,
+                        key=f"transfer:{transfer.pk}",
                         description=f"Transfer #{transfer.pk} returned (MT5 refused)",
-                        legs=[Leg(_mt5_float(account), -transfer.amount), Leg(wallet, transfer.amount)],
                     )
                 transfer.failure_reason = (operation.last_error or "refused by the trading server")[:255]
                 apply_transition(transfer, "fail", description=transfer.failure_reason)
@@ -146,7 +186,7 @@ def _move_float(transfer: Transfer, source: TradingAccount, target: TradingAccou
         idempotency_key=f"transfer:{transfer.pk}:{suffix}",
         kind="transfer_between_accounts",
         description=f"Transfer #{transfer.pk} {source.login} -> {target.login}",
-        legs=[Leg(_mt5_float(source), -transfer.amount), Leg(_mt5_float(target), transfer.amount)],
+        legs=[Leg(mt5_float(account=source), -transfer.amount), Leg(mt5_float(account=target), transfer.amount)],
     )
 
 
