@@ -71,7 +71,7 @@ def webhook_process(*, event_id: int) -> WebhookEvent:
         try:
             with transaction.atomic():
                 outcome = handler(event) or "done"
-        except Exception as exc:  # any handler failure is recorded on the event, then surfaces to the task
+        except Exception as exc:  # recorded on the event; the sweeper retries it and staff can replay it
             event.status, event.last_error = WebhookEvent.Status.FAILED, f"{type(exc).__name__}: {exc}"[:4000]
             event.attempts += 1
             event.save()
