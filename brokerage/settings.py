@@ -94,6 +94,7 @@ INSTALLED_APPS = [
     "kyc",
     "mt5bridge",
     "payments",
+    "ib",
     "analytics",
     "portal",
     "brokerage",  # the project itself, for its management commands (demo data, the run banner)

@@ -19,6 +19,8 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/v1/", include("portal.api_urls")),
+    path("ib/", include("portal.ib_urls")),
+    path("staff/analytics/", include("analytics.urls")),
     path("", include("portal.urls")),
 ]
 

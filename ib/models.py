@@ -1,0 +1,1 @@
+"""The IB program's data: introducing brokers and their hierarchy, referral links and clicks, plans, commissions."""
