@@ -98,12 +98,17 @@ def deals_import() -> dict:
     from mt5bridge.manager_api import MT5Error
     from mt5bridge.services import deals_import as run
 
+    from mt5bridge.signals import deals_imported
+
     done = {}
     for server in _active_servers():
         try:
             done[server.name] = run(server=server)
         except MT5Error as exc:
             done[server.name] = f"failed: {exc}"
+            continue
+        if done[server.name]:
+            deals_imported.send(sender=server.__class__, server_id=server.pk, count=done[server.name])
     return done
 
 
