@@ -379,7 +379,11 @@ KYC_HIGH_RISK_COUNTRIES = _setting(
 )
 WEBHOOK_HANDLERS = {
     "kyc": {"sumsub": "kyc.providers.sumsub.handle_event"},
-    "psp": {"sandbox": "payments.webhooks.handle_event", "stripe": "payments.webhooks.handle_event"},
+    "psp": {
+        "sandbox": "payments.webhooks.handle_event",
+        "stripe": "payments.webhooks.handle_event",
+        "crypto": "payments.webhooks.handle_event",
+    },
 }
 
 # --- Payments -------------------------------------------------------------------------------------------------
@@ -387,6 +391,7 @@ PSP_PROVIDERS = {
     "sandbox": "payments.psp.sandbox.SandboxProvider",
     "stripe": "payments.psp.stripe.StripeProvider",
     "wire": "payments.psp.wire.WireProvider",
+    "crypto": "payments.psp.crypto.CryptoProvider",
 }
 # The broker's bank account shown to clients who deposit by wire.
 BROKER_BANK = {
@@ -406,3 +411,76 @@ PAYMENTS_MIN_DEPOSIT = Decimal(_setting("PAYMENTS_MIN_DEPOSIT", env.str, default
 PAYMENTS_MAX_DEPOSIT = Decimal(_setting("PAYMENTS_MAX_DEPOSIT", env.str, default="100000"))
 # Reference rates for AML thresholds (USD per unit); not used to convert client money.
 PAYMENTS_FX_TO_USD = {"USD": "1", "EUR": "1.08"}
+# Client money conversion (payments.fx): mid rates per pair and the broker's spread against the client. The rate
+# used is recorded on each converted deposit.
+PAYMENTS_FX_RATES = _setting("PAYMENTS_FX_RATES", env.json, default={"EURUSD": "1.0800"})
+PAYMENTS_FX_SPREAD = Decimal(_setting("PAYMENTS_FX_SPREAD", env.str, default="0.005"))
+# A crypto gateway with IPN callbacks (payments.psp.crypto): offered once its keys are set.
+CRYPTO_PSP_API_URL = _setting("CRYPTO_PSP_API_URL", env.str, default="https://api.nowpayments.io")
+CRYPTO_PSP_API_KEY = _setting("CRYPTO_PSP_API_KEY", env.str, default="")
+CRYPTO_PSP_IPN_SECRET = _setting("CRYPTO_PSP_IPN_SECRET", env.str, default="")
+CRYPTO_PSP_MIN_CONFIRMATIONS = _setting("CRYPTO_PSP_MIN_CONFIRMATIONS", env.int, default=2)
+# How clients may pay (payments.routing): per route its provider, currencies, countries ("*" all, "!XX" excluded),
+# limits and fee (percent + fixed, borne by the broker). Cheapest eligible first in the portal.
+_CARD_ROUTE = {
+    "method": "card", "provider": PAYMENTS_CARD_PROVIDER, "label": "Card", "currencies": ["USD", "EUR"],
+    "countries": ["*"], "min": "10", "max": "20000", "fee_percent": "2.9", "fee_fixed": "0.30",
+}  # fmt: skip
+_WIRE_ROUTE = {
+    "method": "wire", "provider": "wire", "label": "Bank transfer", "currencies": ["USD", "EUR"], "countries": ["*"],
+    "min": "100", "max": "100000", "fee_percent": "0", "fee_fixed": "0",
+}  # fmt: skip
+_CRYPTO_ROUTE = {
+    "method": "crypto", "provider": "crypto", "label": "Crypto (BTC, ETH, USDT)", "currencies": ["USD", "EUR"],
+    "countries": ["*", "!US"], "min": "20", "max": "50000", "fee_percent": "0.5", "fee_fixed": "0",
+}  # fmt: skip
+PAYMENTS_ROUTES = _setting(
+    "PAYMENTS_ROUTES",
+    env.json,
+    default=[_CARD_ROUTE, _WIRE_ROUTE] + ([_CRYPTO_ROUTE] if CRYPTO_PSP_API_KEY else []),
+)
+
+# --- Analytics ------------------------------------------------------------------------------------------------
+# The broker's trading day: MT5 servers usually keep EET/EEST, so a deal at 23:30 UTC belongs to the next day.
+BROKER_TIME_ZONE = _setting("BROKER_TIME_ZONE", env.str, default="Europe/Athens")
+try:
+    from zoneinfo import ZoneInfo as _ZoneInfo
+
+    _ZoneInfo(BROKER_TIME_ZONE)
+except (KeyError, ValueError) as _exc:
+    sys.exit(f"Configuration error: BROKER_TIME_ZONE is not valid ({_exc!r}).")
+# The nightly build redoes this many trading days back, so deposits and withdrawals that settled late are counted.
+ANALYTICS_REBUILD_DAYS = _setting("ANALYTICS_REBUILD_DAYS", env.int, default=3)
+# A fill-state row left STARTED for longer than this is a build whose process died; the next run redoes it.
+ANALYTICS_STALLED_MINUTES = _setting("ANALYTICS_STALLED_MINUTES", env.int, default=30)
+# PostgreSQL memory for the build's aggregates (SET LOCAL inside the build's transaction only).
+ANALYTICS_WORK_MEM = _setting("ANALYTICS_WORK_MEM", env.str, default="256MB")
+# Optional read replica: the build reads its sources there; the tables are written on the primary.
+ANALYTICS_DATABASE_URL = _setting("ANALYTICS_DATABASE_URL", env.str, default="")
+if ANALYTICS_DATABASE_URL:
+    DATABASES["analytics"] = _setting("ANALYTICS_DATABASE_URL", env.db)
+    DATABASES["analytics"]["CONN_MAX_AGE"] = DATABASES["default"].get("CONN_MAX_AGE", 0)
+    DATABASE_ROUTERS = ["analytics.router.AnalyticsReplicaRouter"]
+CELERY_BEAT_SCHEDULE |= {
+    # Shortly after the broker's midnight (00:15 Athens is 21:15 or 22:15 UTC): yesterday's buckets, then AML.
+    "analytics.nightly": {"task": "analytics.nightly", "schedule": crontab(hour="21,22", minute=15)},
+    # Keeps each live account's last snapshot of the trading day, so balance and equity at day end are known.
+    "analytics.account_day_end_capture": {"task": "analytics.account_day_end_capture", "schedule": 300.0},
+}
+
+# --- IB program -----------------------------------------------------------------------------------------------
+# The first-touch referral cookie set by /r/<code>/ and how long a click may still attribute a signup.
+IB_REFERRAL_COOKIE = _setting("IB_REFERRAL_COOKIE", env.str, default="ib_ref")
+IB_ATTRIBUTION_WINDOW_DAYS = _setting("IB_ATTRIBUTION_WINDOW_DAYS", env.int, default=30)
+# Key of the hash that replaces click IPs; empty derives one from SECRET_KEY.
+IB_CLICK_SALT = _setting("IB_CLICK_SALT", env.str, default="")
+# Deal ids per commission-engine transaction.
+IB_ENGINE_BATCH_SIZE = _setting("IB_ENGINE_BATCH_SIZE", env.int, default=50_000)
+# Set-based SQL jobs: they share the analytics workers rather than delay payments or MT5 work.
+CELERY_TASK_ROUTES["ib.*"] = {"queue": "analytics"}
+CELERY_BEAT_SCHEDULE |= {
+    # After deal import has caught up for the night (each import also triggers a run through a signal).
+    "ib.commissions_run": {"task": "ib.commissions_run", "schedule": crontab(hour=0, minute=40)},
+    # Daily IBs every day, monthly IBs on the first run after their month ended (and any review window).
+    "ib.payouts_release": {"task": "ib.payouts_release", "schedule": crontab(hour=4, minute=10)},
+}

@@ -8,6 +8,7 @@ from core.db import DecimalSum
 from core.errors import ApplicationError
 from payments.models import (
     Deposit,
+    DepositReversal,
     LedgerAccount,
     LedgerEntry,
     LedgerTransaction,
@@ -67,6 +68,17 @@ class LedgerTransactionAdmin(ReadOnly):
     inlines = [EntryInline]
 
 
+class DepositReversalInline(admin.TabularInline):
+    model = DepositReversal
+    extra = 0
+    can_delete = False
+    fields = ("created_at", "kind", "psp_reference", "amount", "from_wallet", "from_mt5", "unrecovered", "state")
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
 @admin.register(Deposit)
 class DepositAdmin(ReadOnly):
     actions = ["confirm_wire"]
@@ -87,11 +99,24 @@ class DepositAdmin(ReadOnly):
             else:
                 self.message_user(request, f"#{deposit.pk}: {outcome}", messages.INFO)
 
-    list_display = ("id", "created_at", "user", "amount", "currency", "provider", "state", "trading_account",
-                    "failure_reason")  # fmt: skip
+    list_display = ("id", "created_at", "user", "amount", "currency", "provider", "fee", "state", "trading_account",
+                    "reversed_amount", "failure_reason")  # fmt: skip
     list_filter = ("state", "provider", "currency")
-    search_fields = ("user__email", "psp_reference")
+    search_fields = ("user__email", "psp_reference", "psp_payment_id")
     list_select_related = ("user", "trading_account")
+    date_hierarchy = "created_at"
+    inlines = [DepositReversalInline]
+
+
+@admin.register(DepositReversal)
+class DepositReversalAdmin(ReadOnly):
+    """Refunds made at the PSP, chargebacks and won disputes: created by PSP events only, never edited."""
+
+    list_display = ("id", "created_at", "deposit", "kind", "psp_reference", "amount", "currency", "from_wallet",
+                    "from_mt5", "unrecovered", "state")  # fmt: skip
+    list_filter = ("kind", "state", "currency")
+    search_fields = ("psp_reference", "deposit__user__email")
+    list_select_related = ("deposit",)
     date_hierarchy = "created_at"
 
 

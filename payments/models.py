@@ -28,6 +28,7 @@ class LedgerAccount(models.Model):
         FEES = "fees", "Fees"
         IB_PAYABLE = "ib_payable", "IB commission payable"
         SUSPENSE = "suspense", "Suspense"
+        FX = "fx", "Currency conversion"
 
     # Accounts whose balance may never go below zero (the client's money; what the broker owes can't be negative).
     NON_NEGATIVE = {Kind.CLIENT_WALLET, Kind.WITHDRAWAL_HOLD}
@@ -102,6 +103,8 @@ class Deposit(models.Model):
         COMPLETED = "completed", "Completed"
         FAILED = "failed", "Failed"
         EXPIRED = "expired", "Expired"
+        REFUNDED = "refunded", "Refunded"
+        CHARGED_BACK = "charged_back", "Charged back"
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="deposits")
     provider = models.CharField(max_length=32)
@@ -112,6 +115,28 @@ class Deposit(models.Model):
     )
     state = FSMField(default=State.CREATED, choices=State.choices, protected=True)
     psp_reference = models.CharField(max_length=128, blank=True)
+    psp_payment_id = models.CharField(
+        max_length=128, blank=True, db_index=True,
+        help_text="The PSP's id of the payment itself (Stripe's payment intent) when it differs from the checkout's.",
+    )  # fmt: skip
+    requested_amount = models.DecimalField(
+        max_digits=20, decimal_places=2, null=True, blank=True,
+        help_text="What the client asked to pay, when the amount that arrived differs (crypto under/over-payment).",
+    )  # fmt: skip
+    wallet_currency = models.CharField(max_length=8, blank=True, help_text="Set when the wallet's currency differs.")
+    wallet_amount = models.DecimalField(max_digits=20, decimal_places=2, null=True, blank=True)
+    fx_rate = models.DecimalField(
+        max_digits=18, decimal_places=8, null=True, blank=True, help_text="Wallet currency per unit paid, as quoted."
+    )
+    fx_source = models.CharField(max_length=64, blank=True)
+    fee = models.DecimalField(
+        max_digits=20, decimal_places=2, default=0, help_text="The PSP's fee, borne by the broker (payment currency)."
+    )
+    reversed_amount = models.DecimalField(
+        max_digits=20, decimal_places=2, default=0, help_text="Refunded or charged back at the PSP so far."
+    )
+    confirmations = models.PositiveIntegerField(null=True, blank=True, help_text="Crypto: block confirmations seen.")
+    note = models.CharField(max_length=255, blank=True, help_text="What the client and Finance should know.")
     checkout_url = models.URLField(max_length=500, blank=True)
     payer_name = models.CharField(max_length=150, blank=True)
     failure_reason = models.CharField(max_length=255, blank=True)
@@ -157,6 +182,80 @@ class Deposit(models.Model):
     def expire(self, by=None, description=None) -> None:
         """The client never paid."""
 
+    @logged_transition(field=state, source=[State.CREDITED, State.COMPLETED], target=State.REFUNDED)
+    def refund(self, by=None, description=None) -> None:
+        """The PSP returned the whole payment to the payer; the ledger reversed it."""
+
+    @logged_transition(field=state, source=[State.CREDITED, State.COMPLETED, State.REFUNDED], target=State.CHARGED_BACK)
+    def charge_back(self, by=None, description=None) -> None:
+        """The payer's bank took the money back (a lost dispute); the ledger reversed it."""
+
+    @logged_transition(field=state, source=State.CHARGED_BACK, target=State.CREDITED)
+    def reinstate(self, by=None, description=None) -> None:
+        """The broker won the dispute; the PSP paid the money back and the wallet was credited again."""
+
+    @property
+    def credit_currency(self) -> str:
+        """The currency the client's wallet receives (the paid currency unless it was converted)."""
+        return self.wallet_currency or self.currency
+
+    @property
+    def credit_amount(self):
+        """What the client's wallet receives for this deposit, in `credit_currency`."""
+        return self.wallet_amount if self.wallet_amount is not None else self.amount
+
+
+class DepositReversal(models.Model):
+    """Money a PSP took back from a credited deposit: a refund made at the PSP, a chargeback, or (the other way) a
+    won dispute's reinstatement. One row per PSP refund or dispute id, so a repeated event reverses once.
+
+    The ledger takes the money from the wallet first; what the wallet no longer holds becomes a receivable from the
+    client (suspense) and, where the deposit went to a trading account, is taken back from MT5 by a balance
+    operation. What MT5 refuses stays a receivable and raises an alert.
+    """
+
+    class Kind(models.TextChoices):
+        REFUND = "refund", "Refund at the PSP"
+        CHARGEBACK = "chargeback", "Chargeback"
+        REINSTATEMENT = "reinstatement", "Dispute won (reinstated)"
+
+    class State(models.TextChoices):
+        RECOVERING = "recovering", "Recovering from MT5"
+        SETTLED = "settled", "Settled"
+
+    deposit = models.ForeignKey(Deposit, on_delete=models.PROTECT, related_name="reversals")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    psp_reference = models.CharField(max_length=128, help_text="The PSP's refund or dispute id.")
+    amount = models.DecimalField(max_digits=20, decimal_places=2, help_text="In the deposit's payment currency.")
+    currency = models.CharField(max_length=8)
+    wallet_amount = models.DecimalField(max_digits=20, decimal_places=2, help_text="The same, in the wallet currency.")
+    from_wallet = models.DecimalField(max_digits=20, decimal_places=2, default=0)
+    from_mt5 = models.DecimalField(max_digits=20, decimal_places=2, default=0, help_text="Asked back from MT5.")
+    unrecovered = models.DecimalField(
+        max_digits=20, decimal_places=2, default=0, help_text="Still owed by the client (suspense)."
+    )
+    balance_operation = models.ForeignKey(
+        "mt5bridge.BalanceOperation", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    state = FSMField(default=State.SETTLED, choices=State.choices, protected=True)
+    event_id = models.CharField(max_length=200, blank=True, help_text="The webhook event that reported it.")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["deposit", "kind", "psp_reference"], name="uniq_deposit_reversal"),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="reversal_amount_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.amount} {self.currency} of deposit #{self.deposit_id}"
+
+    @logged_transition(field=state, source=State.RECOVERING, target=State.SETTLED)
+    def settle(self, by=None, description=None) -> None:
+        """MT5 confirmed or refused the debit; what it refused stays owed."""
+
 
 class SandboxPayment(models.Model):
     """THE SANDBOX PSP'S OWN RECORD, not ours: the built-in test PSP keeps its state here, as a real PSP keeps it on
@@ -168,6 +267,7 @@ class SandboxPayment(models.Model):
         PROCESSING = "processing", "Processing (delayed)"
         SUCCEEDED = "succeeded", "Succeeded"
         DECLINED = "declined", "Declined"
+        CHARGED_BACK = "charged_back", "Charged back"
 
     reference = models.CharField(max_length=64, unique=True)
     amount = models.DecimalField(max_digits=20, decimal_places=2)

@@ -19,15 +19,16 @@ def deposit_aml_check(deposit_id: int) -> int:
 
 @shared_task(name="payments.deposits_settle_transfers")
 def deposits_settle_transfers() -> dict:
-    """Settle everything waiting on an MT5 balance operation: deposits to accounts and transfers."""
+    """Settle everything waiting on an MT5 balance operation: deposits to accounts, transfers, and reversals taking
+    money back from MT5."""
+    from payments.services import deposit_reversals_settle, transfers_settle
     from payments.services import deposits_settle_transfers as settle_deposits
-    from payments.services import transfers_settle
 
-    return {"deposits": settle_deposits(), "transfers": transfers_settle()}
+    return {"deposits": settle_deposits(), "transfers": transfers_settle(), "reversals": deposit_reversals_settle()}
 
 
 @shared_task(name="payments.sandbox_deliver_webhook", **RETRYING)
-def sandbox_deliver_webhook(reference: str) -> int:
+def sandbox_deliver_webhook(reference: str, news: dict | None = None) -> int:
     """The sandbox PSP's webhook sender: POST the signed event over HTTP, retry until the CRM says 2xx."""
     import requests
 
@@ -35,7 +36,7 @@ def sandbox_deliver_webhook(reference: str) -> int:
     from payments.psp.sandbox import event_body, signed_headers
 
     payment = SandboxPayment.objects.get(reference=reference)
-    body = event_body(payment)
+    body = event_body(payment, news)
     try:
         response = requests.post(
             payment.webhook_url,

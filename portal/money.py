@@ -13,6 +13,7 @@ from django.views.decorators.http import require_POST
 from core.errors import ApplicationError
 from mt5bridge.models import TradingAccount
 from payments.models import Deposit, Transfer, Withdrawal
+from payments.routing import payment_methods
 from payments.services import (
     deposit_create,
     deposits_settle_transfers,
@@ -24,9 +25,7 @@ from payments.services import (
 
 
 class DepositForm(forms.Form):
-    method = forms.ChoiceField(
-        label="Pay by", choices=[("card", "Card"), ("wire", "Bank transfer")], widget=forms.RadioSelect, initial="card"
-    )
+    method = forms.ChoiceField(label="Pay by", choices=[], widget=forms.RadioSelect)
     amount = forms.DecimalField(label="Amount", min_value=0, decimal_places=2, max_digits=12)
     currency = forms.ChoiceField(label="Currency", choices=[("USD", "USD"), ("EUR", "EUR")])
     trading_account = forms.ModelChoiceField(
@@ -39,6 +38,9 @@ class DepositForm(forms.Form):
             user=user, state=TradingAccount.State.PROVISIONED, server__kind="live"
         ).select_related("server")
         self.fields["trading_account"].label_from_instance = lambda a: f"Live account {a.login} ({a.currency})"
+        methods = payment_methods(user=user)
+        self.fields["method"].choices = methods
+        self.fields["method"].initial = methods[0][0] if methods else None
 
 
 @login_required
@@ -51,7 +53,7 @@ def deposit(request: HttpRequest) -> HttpResponse:
                 amount=form.cleaned_data["amount"],
                 currency=form.cleaned_data["currency"],
                 trading_account=form.cleaned_data["trading_account"],
-                provider="wire" if form.cleaned_data["method"] == "wire" else settings.PAYMENTS_CARD_PROVIDER,
+                method=form.cleaned_data["method"],
                 base_url=request.build_absolute_uri("/").rstrip("/"),
             )
         except ApplicationError as exc:

@@ -24,15 +24,29 @@ class Checkout:
 
 @dataclass(frozen=True)
 class PspEvent:
+    """One verified PSP event, in the CRM's words.
+
+    `status`: "succeeded" | "declined" | "pending" (nothing to do yet) | "refunded" (a refund made at the PSP,
+    `reversal_id` names it, `amount` is the refund) | "dispute_opened" | "charged_back" (the dispute's money left,
+    `reversal_id` names the dispute) | "dispute_won" (reinstated) | anything else (recorded, ignored).
+    """
+
     event_id: str
     event_type: str
     reference: str
-    status: str  # "succeeded" | "declined" | "pending" | other (ignored)
+    status: str
     amount: Decimal
     currency: str
     payer_name: str
     occurred_at: datetime
     payload: dict
+    reversal_id: str = ""
+    payment_id: str = ""  # the PSP's payment id when `reference` names the checkout (Stripe's payment intent)
+    deposit_hint: str = ""  # our deposit id, when the PSP echoes our metadata (lets an early event find its deposit)
+    amount_may_differ: bool = False  # crypto: under- or over-payment is credited as it arrived, not held
+    confirmations: int | None = None
+    # Several refunds reported by one event (Stripe's charge.refunded): (refund id, amount) each.
+    reversals: tuple[tuple[str, Decimal], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -75,11 +75,12 @@ class SandboxProvider:
                 event_type=str(payload["type"]),
                 reference=str(data["reference"]),
                 status=str(data["status"]),
-                amount=Decimal(str(data["amount"])),
+                amount=Decimal(str(data.get("refund_amount") or data["amount"])),
                 currency=str(data["currency"]),
                 payer_name=str(data.get("payer_name", "")),
                 occurred_at=datetime.fromtimestamp(int(payload["created"]), tz=UTC),
                 payload=payload,
+                reversal_id=str(data.get("refund_id") or data.get("dispute_id") or ""),
             )
         except (ValueError, KeyError, TypeError, ArithmeticError):
             raise WebhookInvalid("malformed event") from None
@@ -103,19 +104,52 @@ class SandboxProvider:
         return refund_id
 
 
-def event_body(payment: SandboxPayment) -> bytes:
-    """What the sandbox PSP sends for a payment's current status."""
+def event_body(payment: SandboxPayment, news: dict | None = None) -> bytes:
+    """What the sandbox PSP sends for a payment's current status, or for `news` about it: a refund made at the PSP
+    (`{"status": "refunded", "refund_id": ..., "refund_amount": ...}`) or a chargeback
+    (`{"status": "charged_back", "dispute_id": ...}`)."""
+    data = {
+        "reference": payment.reference,
+        "status": payment.status,
+        "amount": str(payment.amount),
+        "currency": payment.currency,
+        "payer_name": payment.payer_name,
+    } | (news or {})
     return json.dumps(
-        {
-            "id": f"evt_{secrets.token_hex(8)}",
-            "type": f"payment.{payment.status}",
-            "created": int(time.time()),
-            "data": {
-                "reference": payment.reference,
-                "status": payment.status,
-                "amount": str(payment.amount),
-                "currency": payment.currency,
-                "payer_name": payment.payer_name,
-            },
-        }
-    ).encode()
+        {"id": f"evt_{secrets.token_hex(8)}", "type": f"payment.{data['status']}", "created": int(time.time()),
+         "data": data}
+    ).encode()  # fmt: skip
+
+
+def sandbox_refund_at_psp(*, reference: str, amount: Decimal) -> str:
+    """The merchant refunds from the sandbox PSP's own console (not through the CRM): the PSP refunds and tells the
+    CRM by webhook, which must reverse the deposit. Returns the refund id."""
+    from payments.tasks import sandbox_deliver_webhook
+
+    with transaction.atomic():
+        payment = SandboxPayment.objects.select_for_update().get(reference=reference)
+        refund_id = f"rfd_console_{secrets.token_hex(6)}"
+        if payment.status != SandboxPayment.Status.SUCCEEDED or payment.refunded + amount > payment.amount:
+            raise ValueError("refund exceeds the captured amount")
+        payment.refunded += amount
+        payment.refund_ids = [*payment.refund_ids, refund_id]
+        payment.save()
+        news = {"status": "refunded", "refund_id": refund_id, "refund_amount": str(amount)}
+        transaction.on_commit(lambda: sandbox_deliver_webhook.delay(reference, news))
+    return refund_id
+
+
+def sandbox_charge_back(*, reference: str) -> str:
+    """The payer's bank charges the whole payment back; the PSP withdraws the funds and tells the CRM."""
+    from payments.tasks import sandbox_deliver_webhook
+
+    with transaction.atomic():
+        payment = SandboxPayment.objects.select_for_update().get(reference=reference)
+        if payment.status != SandboxPayment.Status.SUCCEEDED:
+            raise ValueError("only a captured payment can be charged back")
+        dispute_id = f"dp_{secrets.token_hex(6)}"
+        payment.status = SandboxPayment.Status.CHARGED_BACK
+        payment.save()
+        news = {"status": "charged_back", "dispute_id": dispute_id, "amount": str(payment.amount - payment.refunded)}
+        transaction.on_commit(lambda: sandbox_deliver_webhook.delay(reference, news))
+    return dispute_id

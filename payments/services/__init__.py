@@ -1,6 +1,7 @@
 """Payments use cases, re-exported by noun."""
 
 from payments.services.deposits import deposit_apply_psp_event, deposit_create, deposits_settle_transfers
+from payments.services.reversals import deposit_reinstate, deposit_reversals_settle, deposit_reverse
 from payments.services.transfers import transfer_create, transfers_settle
 from payments.services.withdrawals import (
     withdrawal_approve,
@@ -14,6 +15,9 @@ from payments.services.withdrawals import (
 __all__ = [
     "deposit_apply_psp_event",
     "deposit_create",
+    "deposit_reinstate",
+    "deposit_reversals_settle",
+    "deposit_reverse",
     "deposits_settle_transfers",
     "transfer_create",
     "transfers_settle",

@@ -34,14 +34,20 @@ def _hold(user, currency: str) -> LedgerAccount:
     return ledger_account(kind=LedgerAccount.Kind.WITHDRAWAL_HOLD, currency=currency, user=user)
 
 
+NOT_REFUNDABLE = ("wire", "crypto")
+
+
 def refundable_deposits(*, user, currency: str) -> list[tuple[Deposit, Decimal]]:
-    """Card deposits that can still take money back, oldest first, with how much each can take."""
+    """Card deposits that can still take money back, oldest first, with how much each can take (less what the PSP
+    already refunded or charged back). Wires and crypto cannot be refunded to source, nor can a converted deposit
+    take back wallet money in another currency."""
     deposits = Deposit.objects.filter(
-        user=user, currency=currency, state__in=[Deposit.State.CREDITED, Deposit.State.COMPLETED]
-    ).annotate(
+        user=user, currency=currency, wallet_currency="", state__in=[Deposit.State.CREDITED, Deposit.State.COMPLETED]
+    ).exclude(provider__in=NOT_REFUNDABLE).annotate(
         refunding=DecimalSum("refunds__amount", filter=Q(refunds__state__in=OPEN_WITHDRAWALS))
     ).order_by("created_at")  # fmt: skip
-    return [(d, d.amount - (d.refunding or Decimal(0))) for d in deposits if d.amount - (d.refunding or 0) > 0]
+    rooms = [(d, d.amount - d.reversed_amount - (d.refunding or Decimal(0))) for d in deposits]
+    return [(d, room) for d, room in rooms if room > 0]
 
 
 def withdrawal_request(
