@@ -14,6 +14,7 @@ from payments.models import (
     LedgerTransaction,
     ManualAdjustment,
     ReconciliationReport,
+    SandboxPayment,
     Transfer,
     Withdrawal,
 )
@@ -81,7 +82,7 @@ class DepositReversalInline(admin.TabularInline):
 
 @admin.register(Deposit)
 class DepositAdmin(ReadOnly):
-    actions = ["confirm_wire"]
+    actions = ["confirm_wire", "sandbox_refund", "sandbox_chargeback"]
 
     def has_change_permission(self, request, obj=None) -> bool:
         return request.user.has_perm("payments.change_deposit")  # for the action; fields stay read-only
@@ -98,6 +99,35 @@ class DepositAdmin(ReadOnly):
                 self.message_user(request, f"#{deposit.pk}: {exc.message}", messages.ERROR)
             else:
                 self.message_user(request, f"#{deposit.pk}: {outcome}", messages.INFO)
+
+    def _sandbox(self, request, queryset, simulate, what: str) -> None:
+        """Demo and test doors of the built-in sandbox PSP: what a real PSP's own console or a card holder's bank
+        would do. The CRM hears of it only through the PSP's signed webhook, as it would from a real PSP."""
+        for deposit in queryset:
+            if deposit.provider != "sandbox":
+                self.message_user(request, f"#{deposit.pk}: only sandbox PSP payments simulate.", messages.ERROR)
+                continue
+            try:
+                reference = simulate(deposit)
+            except (ValueError, SandboxPayment.DoesNotExist) as exc:
+                self.message_user(request, f"#{deposit.pk}: {exc}", messages.ERROR)
+            else:
+                self.message_user(request, f"#{deposit.pk}: {what} {reference} sent by the sandbox PSP.", messages.INFO)
+
+    @admin.action(description="Sandbox PSP: the merchant refunds the payment at the PSP (test money)")
+    def sandbox_refund(self, request, queryset) -> None:
+        from payments.psp.sandbox import sandbox_refund_at_psp
+
+        self._sandbox(
+            request, queryset,
+            lambda d: sandbox_refund_at_psp(reference=d.psp_reference, amount=d.amount - d.reversed_amount), "refund",
+        )  # fmt: skip
+
+    @admin.action(description="Sandbox PSP: the card holder's bank charges the payment back (test money)")
+    def sandbox_chargeback(self, request, queryset) -> None:
+        from payments.psp.sandbox import sandbox_charge_back
+
+        self._sandbox(request, queryset, lambda d: sandbox_charge_back(reference=d.psp_reference), "dispute")
 
     list_display = ("id", "created_at", "user", "amount", "currency", "provider", "fee", "state", "trading_account",
                     "reversed_amount", "failure_reason")  # fmt: skip

@@ -201,3 +201,24 @@ def test_a_reversal_for_a_deposit_never_credited_changes_nothing(client, verifie
     event = WebhookEvent.objects.get(payload__data__refund_id="rfd_z")
     assert event.status == WebhookEvent.Status.IGNORED
     assert json.loads(json.dumps(event.payload))["data"]["status"] == "refunded"
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_finance_can_simulate_a_sandbox_chargeback_from_the_admin(client, verified, celery_eager, live_server):
+    """The demo door: the admin action makes the sandbox PSP send its signed webhook over HTTP, like a real PSP."""
+    from tests.crm.factories import make_staff
+
+    deposit = _paid_deposit(client, verified, amount="75")
+    SandboxPayment.objects.filter(reference=deposit.psp_reference).update(
+        webhook_url=f"{live_server.url}/webhooks/psp/sandbox/"
+    )
+    staff, _ = make_staff("Finance")
+    client.force_login(staff)
+    response = client.post(
+        "/admin/payments/deposit/", {"action": "sandbox_chargeback", "_selected_action": [deposit.pk]}, follow=True
+    )
+    assert response.status_code == 200
+    for event in WebhookEvent.objects.filter(status=WebhookEvent.Status.RECEIVED):
+        webhook_process(event_id=event.pk)
+    assert Deposit.objects.get(pk=deposit.pk).state == Deposit.State.CHARGED_BACK
+    assert account_balance(client_wallet(user=verified, currency="USD")) == 0

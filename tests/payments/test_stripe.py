@@ -15,8 +15,9 @@ import stripe
 
 from core.models import WebhookEvent, WebhookRejection
 from core.webhooks import webhook_process
-from payments.ledger import account_balance, client_wallet
-from payments.models import Deposit
+from kyc.models import AmlAlert
+from payments.ledger import account_balance, client_wallet, ledger_is_balanced
+from payments.models import Deposit, DepositReversal
 from payments.psp import provider_for
 from payments.psp.stripe import StripeProvider
 from payments.services import deposit_create
@@ -149,3 +150,100 @@ def test_status_fetch_and_refund_use_the_sdk(fake_stripe):
     refund_call = next(c for c in fake_stripe.calls if c[1] == "/v1/refunds")
     assert refund_call[3] == "withdrawal:7"
     assert "payment_intent=pi_3Test0000000001" in refund_call[2]
+
+
+def _event(event_type: str, obj: dict, event_id: str) -> bytes:
+    return json.dumps(
+        {"id": event_id, "object": "event", "created": int(time.time()), "type": event_type, "data": {"object": obj}}
+    ).encode()
+
+
+def _post_all(client, *payloads: bytes) -> None:
+    for payload in payloads:
+        response = client.post(
+            "/webhooks/psp/stripe/", data=payload, content_type="application/json",
+            headers={"Stripe-Signature": stripe_signature(payload)},
+        )  # fmt: skip
+        assert response.status_code == 200
+    for event in WebhookEvent.objects.filter(status="received").order_by("pk"):
+        webhook_process(event_id=event.pk)
+
+
+def _credited(client, fake_stripe) -> Deposit:
+    user = ClientFactory()
+    verify(user)
+    deposit = deposit_create(user=user, amount="250", currency="USD", provider="stripe", base_url="https://crm.test")
+    _post_all(client, _completed_event(deposit.psp_reference))
+    return Deposit.objects.get(pk=deposit.pk)
+
+
+def test_a_payment_intent_event_arriving_first_credits_through_our_metadata(client, fake_stripe):
+    user = ClientFactory()
+    verify(user)
+    deposit = deposit_create(user=user, amount="250", currency="USD", provider="stripe", base_url="https://crm.test")
+    intent = {"id": "pi_3Test0000000001", "object": "payment_intent", "amount": 25000, "amount_received": 25000,
+              "currency": "usd", "metadata": {"deposit_id": str(deposit.pk)}, "status": "succeeded"}  # fmt: skip
+    failed_try = intent | {"amount_received": 0, "status": "requires_payment_method"}
+    _post_all(client, _event("payment_intent.payment_failed", failed_try, "evt_pi_fail"))
+    assert Deposit.objects.get(pk=deposit.pk).state == Deposit.State.PENDING  # the client may try another card
+
+    _post_all(client, _event("payment_intent.succeeded", intent, "evt_pi_ok"), _completed_event(deposit.psp_reference))
+
+    credited = Deposit.objects.get(pk=deposit.pk)
+    assert credited.state == Deposit.State.CREDITED and credited.psp_payment_id == "pi_3Test0000000001"
+    assert account_balance(client_wallet(user=user, currency="USD")) == Decimal("250.00")
+    assert "payment_intent_data[metadata][deposit_id]" in fake_stripe.calls[0][2].replace("%5B", "[").replace(
+        "%5D", "]"
+    )
+
+
+def test_refunds_made_in_the_stripe_dashboard_reverse_once_ours_never(client, fake_stripe):
+    deposit = _credited(client, fake_stripe)
+    ours = {"id": "re_ours", "amount": 5000, "status": "succeeded", "metadata": {"crm_key": "withdrawal:1:refund"}}
+    theirs = {"id": "re_dash", "amount": 3000, "status": "succeeded", "metadata": {}}
+    pending = {"id": "re_pending", "amount": 1000, "status": "pending", "metadata": {}}
+    charge = {"id": "ch_1", "object": "charge", "payment_intent": "pi_3Test0000000001", "currency": "usd",
+              "amount_refunded": 9000, "refunds": {"data": [ours, theirs, pending]}}  # fmt: skip
+    refund_event = {"object": "refund", "payment_intent": "pi_3Test0000000001", "currency": "usd"} | theirs
+
+    _post_all(
+        client,
+        _event("charge.refunded", charge, "evt_ch_refunded"),
+        _event("refund.updated", refund_event, "evt_refund_updated"),
+        _event("refund.created", {"object": "refund", "payment_intent": "pi_3Test0000000001", "currency": "usd"} | ours,
+               "evt_refund_ours"),
+    )  # fmt: skip
+
+    reversals = list(DepositReversal.objects.filter(deposit=deposit).values_list("psp_reference", "amount"))
+    assert reversals == [("re_dash", Decimal("30.00"))]
+    assert account_balance(client_wallet(user=deposit.user, currency="USD")) == Decimal("220.00")
+    assert ledger_is_balanced()
+
+
+def test_a_lost_dispute_is_a_chargeback_and_a_won_one_reinstates(client, fake_stripe):
+    deposit = _credited(client, fake_stripe)
+    dispute = {"id": "dp_1", "object": "dispute", "amount": 25000, "currency": "usd",
+               "payment_intent": "pi_3Test0000000001", "status": "needs_response"}  # fmt: skip
+
+    _post_all(client, _event("charge.dispute.created", dispute, "evt_dp_created"))
+    assert Deposit.objects.get(pk=deposit.pk).state == Deposit.State.CREDITED
+    assert AmlAlert.objects.filter(user=deposit.user, rule="dispute_opened").exists()
+
+    _post_all(client, _event("charge.dispute.funds_withdrawn", dispute, "evt_dp_withdrawn"))
+    assert Deposit.objects.get(pk=deposit.pk).state == Deposit.State.CHARGED_BACK
+    assert account_balance(client_wallet(user=deposit.user, currency="USD")) == 0
+
+    _post_all(client, _event("charge.dispute.funds_reinstated", dispute | {"status": "won"}, "evt_dp_won"))
+    assert Deposit.objects.get(pk=deposit.pk).state == Deposit.State.CREDITED
+    assert account_balance(client_wallet(user=deposit.user, currency="USD")) == Decimal("250.00")
+    assert ledger_is_balanced()
+
+
+def test_refunds_we_start_carry_our_key_in_their_metadata(fake_stripe):
+    from payments.psp import provider_for as registry
+
+    provider = registry("stripe")
+    provider.refund(reference="cs_test_a1B2c3D4e5F6", amount=Decimal("100"), idempotency_key="withdrawal:7:refund")
+    method, path, body, key = fake_stripe.calls[-1]
+    assert (method, path, key) == ("post", "/v1/refunds", "withdrawal:7:refund")
+    assert "metadata[crm_key]=withdrawal%3A7%3Arefund" in body.replace("%5B", "[").replace("%5D", "]")
