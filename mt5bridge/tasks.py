@@ -97,7 +97,6 @@ def positions_snapshot_sync() -> dict:
 def deals_import() -> dict:
     from mt5bridge.manager_api import MT5Error
     from mt5bridge.services import deals_import as run
-
     from mt5bridge.signals import deals_imported
 
     done = {}
