@@ -19,6 +19,13 @@ HERE = Path(__file__).resolve().parent
 GOALS = {
     "sync_ratio": ("<=", 1.5),
     "deal_import_peak_rss_mb": ("<=", 300),
+    "commission_ratio": ("<=", 3.0),
+    "build_ratio": ("<=", 1.5),
+    "growth_deals_ratio": ("<=", 6),
+    "growth_both_ratio": ("<=", 14),
+    "intake_vs_floor": (">=", 0.8),
+    "p99_vs_floor": ("<=", 2.0),
+    "e2e_p95_s": ("<=", 2.0),
 }
 
 

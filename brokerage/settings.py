@@ -103,6 +103,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Signed provider webhooks (views marked core.webhooks.webhook_door) skip the browser-facing middleware below.
+    "core.webhooks.WebhookLaneMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -319,7 +321,7 @@ CELERY_BEAT_SCHEDULE = {
     "core.webhook_events_sweep": {"task": "core.webhook_events_sweep", "schedule": 60.0},
     "payments.deposits_settle_transfers": {"task": "payments.deposits_settle_transfers", "schedule": 15.0},
     "payments.reconcile_all": {"task": "payments.reconcile_all", "schedule": crontab(hour=1, minute=30)},
-    "payments.aml_nightly": {"task": "payments.aml_nightly", "schedule": crontab(hour=2, minute=30)},
+    # The nightly AML run is analytics.nightly's second step (over the day tables, with trading activity).
     "kyc.kyc_cases_expire": {"task": "kyc.kyc_cases_expire", "schedule": crontab(hour=2, minute=5)},
     "mt5bridge.trade_servers_refresh": {"task": "mt5bridge.trade_servers_refresh", "schedule": 60.0},
     "mt5bridge.accounts_snapshot_sync": {"task": "mt5bridge.accounts_snapshot_sync", "schedule": 60.0},
@@ -385,6 +387,8 @@ WEBHOOK_HANDLERS = {
         "crypto": "payments.webhooks.handle_event",
     },
 }
+# Where core.webhooks.WebhookLaneMiddleware looks for webhook doors (only views marked webhook_door take the lane).
+WEBHOOK_PATH_PREFIXES = ["/webhooks/"]
 
 # --- Payments -------------------------------------------------------------------------------------------------
 PSP_PROVIDERS = {

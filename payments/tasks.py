@@ -94,7 +94,8 @@ def reconcile_all() -> dict:
 def aml_nightly() -> int:
     """Run the AML rules over every client who moved money in the last month; returns the alerts raised.
 
-    Until the analytics tables exist, the facts are read from deposits and withdrawals directly.
+    Not scheduled: `analytics.nightly` runs the rules after each night's build, with the clients' trading activity
+    from the day tables. This one reads deposits and withdrawals only (no trading), for an on-demand run.
     """
     from datetime import timedelta
 
