@@ -345,15 +345,17 @@ def payments_daily_select(d: Dialect) -> str:
     return f"""
 SELECT %(day)s, s.direction, s.provider, s.method, s.currency, s.country,
        SUM(s.n), SUM(s.n_ok), SUM(s.n_failed), SUM(s.n_cancelled), SUM(s.n_open),
-       {d.scaled("SUM(s.amt)")}, {d.scaled("SUM(s.amt_ok)")}, CAST(NULL AS NUMERIC)
+       {d.scaled("SUM(s.amt)")}, {d.scaled("SUM(s.amt_ok)")}, {d.scaled("SUM(s.fee)")}
 FROM (
     SELECT 'deposit' AS direction, dp.provider AS provider,
-           CASE WHEN dp.provider = 'wire' THEN 'bank_wire' ELSE 'card' END AS method,
+           CASE WHEN dp.provider = 'wire' THEN 'bank_wire' WHEN dp.provider = 'crypto' THEN 'crypto'
+                ELSE 'card' END AS method,
            dp.currency AS currency, {COUNTRY} AS country,
            COUNT(*) AS n, {count_if("dp.state", DEPOSIT_SUCCEEDED)} AS n_ok,
            {count_if("dp.state", DEPOSIT_FAILED)} AS n_failed, 0 AS n_cancelled,
            {count_if("dp.state", DEPOSIT_OPEN)} AS n_open, SUM({m("dp.amount")}) AS amt,
-           SUM(CASE WHEN dp.state IN {_in(DEPOSIT_SUCCEEDED)} THEN {m("dp.amount")} ELSE 0 END) AS amt_ok
+           SUM(CASE WHEN dp.state IN {_in(DEPOSIT_SUCCEEDED)} THEN {m("dp.amount")} ELSE 0 END) AS amt_ok,
+           SUM(CASE WHEN dp.state IN {_in(DEPOSIT_SUCCEEDED)} THEN {m("dp.fee")} ELSE 0 END) AS fee
     FROM {t["deposit"]} dp
     LEFT JOIN {t["profile"]} p ON p.user_id = dp.user_id
     WHERE dp.created_at >= %(start)s AND dp.created_at < %(end)s
@@ -364,7 +366,7 @@ FROM (
            COUNT(*), {count_if("w.state", WITHDRAWAL_SETTLED)}, {count_if("w.state", WITHDRAWAL_FAILED)},
            {count_if("w.state", WITHDRAWAL_CANCELLED)}, {count_if("w.state", WITHDRAWAL_OPEN)},
            SUM({m("w.amount")}),
-           SUM(CASE WHEN w.state IN {_in(WITHDRAWAL_SETTLED)} THEN {m("w.amount")} ELSE 0 END)
+           SUM(CASE WHEN w.state IN {_in(WITHDRAWAL_SETTLED)} THEN {m("w.amount")} ELSE 0 END), 0
     FROM {t["withdrawal"]} w
     LEFT JOIN {t["deposit"]} src ON src.id = w.source_deposit_id
     LEFT JOIN {t["profile"]} p ON p.user_id = w.user_id

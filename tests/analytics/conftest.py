@@ -27,8 +27,8 @@ def month(db):
     deposit(alice, "1000.10", "2025-03-03 10:00")
     deposit(alice, "0.10", "2025-03-04 09:00")
     deposit(alice, "0.20", "2025-03-04 09:05")  # 0.1 + 0.2 must be 0.30, not 0.30000000000000004
-    deposit(alice, "250.00", "2025-03-05 22:30")  # 00:30 on the 6th in Athens
-    deposit(alice, "500.00", "2025-03-06 08:00", state="failed")
+    deposit(alice, "250.00", "2025-03-05 22:30", fee="7.55")  # 00:30 on the 6th in Athens
+    deposit(alice, "500.00", "2025-03-06 08:00", state="failed", fee="14.80")  # a failed payment costs no fee
     deposit(alice, "75.00", "2025-03-06 09:00", state="pending")
     # 21:59 UTC on the 5th is 23:59 in Athens (the 5th); 23:30 UTC is 01:30 on the 6th.
     deal(a_usd, "2025-03-05 21:59", volume="0.50", profit="12.34", commission="-1.75", swap="-0.10", entry=1)

@@ -53,8 +53,11 @@ def account(user, server: TradeServer, *, currency: str = "USD", opened: str = "
     return TradingAccount.objects.get(pk=created.pk)
 
 
-def deposit(user, amount: str, when: str, *, state: str = "credited", provider: str = "sandbox", currency="USD"):
-    made = Deposit.objects.create(user=user, provider=provider, amount=Decimal(amount), currency=currency, state=state)
+def deposit(user, amount: str, when: str, *, state: str = "credited", provider: str = "sandbox", currency="USD",
+            fee: str = "0"):  # fmt: skip
+    made = Deposit.objects.create(
+        user=user, provider=provider, amount=Decimal(amount), currency=currency, state=state, fee=Decimal(fee)
+    )
     Deposit.objects.filter(pk=made.pk).update(created_at=at(when))
     return Deposit.objects.get(pk=made.pk)
 

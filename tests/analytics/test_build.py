@@ -113,7 +113,7 @@ def test_payments_daily_counts_by_status_and_success_rate(month):
     six = PaymentsDaily.objects.get(day=date(2025, 3, 6), direction="deposit", provider="sandbox")
     assert (six.method, six.currency, six.country) == ("card", "USD", "DE")
     assert (six.count_total, six.count_succeeded, six.count_failed, six.count_open) == (3, 1, 1, 1)
-    assert (six.amount_total, six.amount_succeeded, six.fees) == (D("825.00"), D("250.00"), None)
+    assert (six.amount_total, six.amount_succeeded, six.fees) == (D("825.00"), D("250.00"), D("7.55"))
     assert six.success_rate == D("50.0")
 
     wire_in = PaymentsDaily.objects.get(day=date(2025, 3, 10), direction="deposit")
