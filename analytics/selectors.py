@@ -191,6 +191,7 @@ def payments_breakdown(filters: Filters, *, by: str) -> list[dict]:
             open=Sum("count_open"),
             amount=DecimalSum("amount_total"),
             amount_ok=DecimalSum("amount_succeeded"),
+            fees=DecimalSum("fees"),
         )
         .order_by("direction", by)
     )
