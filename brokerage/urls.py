@@ -6,6 +6,7 @@ from brokerage import health
 from kyc.webhooks import kyc_webhook
 from payments import sandbox_views
 from payments.webhooks import psp_webhook
+from portal.ib_views import referral_link
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
@@ -20,6 +21,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/v1/", include("portal.api_urls")),
     path("ib/", include("portal.ib_urls")),
+    path("r/<slug:code>/", referral_link, name="referral_link"),
     path("staff/analytics/", include("analytics.urls")),
     path("", include("portal.urls")),
 ]

@@ -225,7 +225,12 @@ class Deal(models.Model):
     class Meta:
         ordering = ["server", "ticket"]
         constraints = [models.UniqueConstraint(fields=["server", "ticket"], name="uniq_deal_per_server")]
-        indexes = [models.Index(fields=["login", "time"]), models.Index(fields=["time"])]
+        indexes = [
+            models.Index(fields=["login", "time"]),
+            models.Index(fields=["time"]),
+            # A position's deals (its opening deal: hold times for IB commissions, trade history).
+            models.Index(fields=["server", "position_id", "entry"], name="deal_position_entry"),
+        ]
 
     def __str__(self) -> str:
         return f"deal {self.ticket} on {self.server_id}"

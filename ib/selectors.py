@@ -1,0 +1,376 @@
+"""Reads of the IB program that more than one door needs: the hierarchy (recursive CTEs), the dashboard's figures,
+the statement. Every read that an IB's page makes is scoped to that IB's own downline here, not in the views."""
+
+# ruff: noqa: S608 - the SQL here interpolates only constants of this module; values go as %s parameters.
+# ruff: noqa: RUF001 - statements use the multiplication and minus signs their readers expect.
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import timedelta
+from decimal import Decimal
+
+from django.db import connection
+from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+
+from core.db import DecimalSum
+from core.money import currency_exponent
+from ib.models import ClientReferral, Commission, CommissionPayout, IntroducingBroker, ReferralClick, ReferralLink
+
+# Deeper than any real network; only there so a corrupted table can never make a CTE run forever.
+MAX_DEPTH = 1000
+
+_DOWNLINE_SQL = f"""
+WITH RECURSIVE down(id, parent_id, depth) AS (
+    SELECT id, parent_id, 0 FROM ib_introducingbroker WHERE id = %s
+    UNION ALL
+    SELECT c.id, c.parent_id, d.depth + 1 FROM ib_introducingbroker c JOIN down d ON c.parent_id = d.id
+    WHERE d.depth < {MAX_DEPTH}
+)
+SELECT id, parent_id, depth FROM down ORDER BY depth, id
+"""
+
+_ANCESTORS_SQL = f"""
+WITH RECURSIVE up(id, parent_id, level) AS (
+    SELECT id, parent_id, 0 FROM ib_introducingbroker WHERE id = %s
+    UNION ALL
+    SELECT p.id, p.parent_id, u.level + 1 FROM ib_introducingbroker p JOIN up u ON p.id = u.parent_id
+    WHERE u.level < {MAX_DEPTH}
+)
+SELECT id, level FROM up ORDER BY level
+"""
+
+
+def ib_downline(*, ib_id: int) -> list[tuple[int, int | None, int]]:
+    """(id, parent_id, depth) of the IB and every IB below it, depth 0 being the IB itself. One query."""
+    with connection.cursor() as cursor:
+        cursor.execute(_DOWNLINE_SQL, [ib_id])
+        return [(row[0], row[1], row[2]) for row in cursor.fetchall()]
+
+
+def ib_downline_ids(*, ib_id: int, include_self: bool = True) -> list[int]:
+    return [row[0] for row in ib_downline(ib_id=ib_id) if include_self or row[0] != ib_id]
+
+
+def ib_ancestors(*, ib_id: int) -> list[tuple[int, int]]:
+    """(id, level) from the IB itself (level 0) up to the top of its tree. One query."""
+    with connection.cursor() as cursor:
+        cursor.execute(_ANCESTORS_SQL, [ib_id])
+        return [(row[0], row[1]) for row in cursor.fetchall()]
+
+
+def ib_ancestor_ids(*, ib_id: int) -> set[int]:
+    """The IB and all its uplines."""
+    return {row[0] for row in ib_ancestors(ib_id=ib_id)}
+
+
+def ib_for_user(*, user) -> IntroducingBroker | None:
+    if not user.is_authenticated:
+        return None
+    return IntroducingBroker.objects.select_related("plan", "parent").filter(user=user).first()
+
+
+def mask_email(email: str) -> str:
+    """`alice.smith@example.com` -> `al***@e***.com`: enough for the IB to recognise a client, not to contact."""
+    local, _, domain = email.partition("@")
+    host, dot, tld = domain.rpartition(".")
+    return f"{local[:2]}***@{(host or tld)[:1]}***{dot}{tld if host else ''}"
+
+
+def display_email(email: str, *, masked: bool) -> str:
+    return mask_email(email) if masked else email
+
+
+def money_from_minor(minor: int | None, currency: str) -> Decimal:
+    return Decimal(minor or 0).scaleb(-currency_exponent(currency))
+
+
+# --- The dashboard ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Funnel:
+    clicks: int
+    signups: int
+    verified: int
+    funded: int
+
+    def steps(self) -> list[tuple[str, int, int | None]]:
+        """(label, count, percent of the previous step)."""
+        out, previous = [], None
+        for label, value in (
+            ("Link clicks", self.clicks),
+            ("Sign-ups", self.signups),
+            ("Verified", self.verified),
+            ("First deposit", self.funded),
+        ):
+            percent = None if previous is None else (round(100 * value / previous) if previous else 0)
+            out.append((label, value, percent))
+            previous = value
+        return out
+
+
+def ib_funnel(*, ib: IntroducingBroker) -> Funnel:
+    """Clicks on the IB's links -> its direct clients -> verified (identity or better) -> with a first deposit."""
+    from payments.models import Deposit
+
+    clients = ClientReferral.objects.filter(ib=ib)
+    return Funnel(
+        clicks=ReferralClick.objects.filter(link__ib=ib).count(),
+        signups=clients.count(),
+        verified=clients.filter(client__compliance__level__rank__gte=1).count(),
+        funded=clients.filter(
+            client__in=Deposit.objects.filter(state__in=["credited", "completed"]).values("user_id")
+        ).count(),
+    )
+
+
+def ib_links(*, ib: IntroducingBroker) -> QuerySet[ReferralLink]:
+    return ReferralLink.objects.filter(ib=ib).annotate(click_count=Count("clicks")).order_by("created_at")
+
+
+@dataclass
+class Totals:
+    currency: str
+    lots: Decimal = Decimal("0")
+    earned: Decimal = Decimal("0")
+    unpaid: Decimal = Decimal("0")
+    paid: Decimal = Decimal("0")
+
+
+def ib_totals(*, ib: IntroducingBroker, since=None) -> list[Totals]:
+    """Per currency: commissionable lots (since), earned (since), unpaid and paid (all time). Two queries."""
+    rows = (
+        Commission.objects.filter(ib=ib)
+        .values("currency")
+        .annotate(
+            unpaid=Sum("amount_minor", filter=Q(payout__isnull=True)),
+            paid=Sum("amount_minor", filter=Q(payout__isnull=False)),
+        )
+    )
+    recent = Commission.objects.filter(ib=ib)
+    if since is not None:
+        recent = recent.filter(deal_time__gte=since)
+    recent_rows = {
+        row["currency"]: row
+        for row in recent.values("currency").annotate(lots=DecimalSum("lots"), earned=Sum("amount_minor"))
+    }
+    out = []
+    for row in rows:
+        currency = row["currency"]
+        extra = recent_rows.get(currency, {})
+        out.append(
+            Totals(
+                currency=currency,
+                lots=extra.get("lots") or Decimal("0"),
+                earned=money_from_minor(extra.get("earned"), currency),
+                unpaid=money_from_minor(row["unpaid"], currency),
+                paid=money_from_minor(row["paid"], currency),
+            )
+        )
+    return out
+
+
+def ib_daily_series(*, ib: IntroducingBroker, days: int = 30) -> dict:
+    """Lots and commission per day over the last `days` days (one currency per series), for the charts."""
+    start = (timezone.now() - timedelta(days=days - 1)).date()
+    rows = (
+        Commission.objects.filter(ib=ib, deal_time__date__gte=start)
+        .annotate(day=TruncDate("deal_time"))
+        .values("day", "currency")
+        .annotate(lots=DecimalSum("lots", filter=Q(deal__isnull=False)), amount=Sum("amount_minor"))
+        .order_by("day")
+    )
+    labels = [(start + timedelta(days=i)).isoformat() for i in range(days)]
+    lots = dict.fromkeys(labels, Decimal("0"))
+    amounts: dict[str, dict[str, Decimal]] = defaultdict(lambda: dict.fromkeys(labels, Decimal("0")))
+    for row in rows:
+        day = row["day"].isoformat()
+        if day not in lots:
+            continue
+        lots[day] += row["lots"] or Decimal("0")
+        amounts[row["currency"]][day] += money_from_minor(row["amount"], row["currency"])
+    return {
+        "labels": labels,
+        "lots": [str(lots[d]) for d in labels],
+        "commission": {cur: [str(series[d]) for d in labels] for cur, series in sorted(amounts.items())},
+    }
+
+
+@dataclass
+class ClientRow:
+    client_id: int
+    email: str
+    source: str
+    attributed_at: object
+    lots: Decimal
+    earned: dict[str, Decimal]
+
+
+def ib_direct_clients(*, ib: IntroducingBroker, limit: int = 200) -> list[ClientRow]:
+    """The IB's own clients with the volume and commission it earned from each. Two queries."""
+    referrals = list(ClientReferral.objects.filter(ib=ib).select_related("client").order_by("-attributed_at")[:limit])
+    ids = [r.client_id for r in referrals]
+    figures: dict[int, dict] = defaultdict(lambda: {"lots": Decimal("0"), "earned": {}})
+    for row in (
+        Commission.objects.filter(ib=ib, level=0, client_id__in=ids)
+        .values("client_id", "currency")
+        .annotate(lots=DecimalSum("lots"), amount=Sum("amount_minor"))
+    ):
+        entry = figures[row["client_id"]]
+        entry["lots"] += row["lots"] or Decimal("0")
+        entry["earned"][row["currency"]] = money_from_minor(row["amount"], row["currency"])
+    return [
+        ClientRow(
+            client_id=r.client_id,
+            email=display_email(r.client.email, masked=ib.mask_client_emails),
+            source=r.get_source_display(),
+            attributed_at=r.attributed_at,
+            lots=figures[r.client_id]["lots"],
+            earned=figures[r.client_id]["earned"],
+        )
+        for r in referrals
+    ]
+
+
+@dataclass
+class TreeNode:
+    ib_id: int
+    code: str
+    email: str
+    state: str
+    depth: int
+    clients: int = 0
+    lots: Decimal = Decimal("0")
+    earned: dict[str, Decimal] = field(default_factory=dict)
+    children: list[TreeNode] = field(default_factory=list)
+
+
+def ib_tree(*, ib: IntroducingBroker) -> TreeNode:
+    """The IB and its sub-IBs as a tree, each with its client count and what the viewing IB earned through it.
+    Sub-IBs' emails are always masked: they are the viewing IB's partners, not its clients. Four queries."""
+    rows = ib_downline(ib_id=ib.pk)
+    ids = [row[0] for row in rows]
+    ibs = {x.pk: x for x in IntroducingBroker.objects.filter(pk__in=ids).select_related("user")}
+    clients = dict(
+        ClientReferral.objects.filter(ib_id__in=ids).values("ib_id").annotate(n=Count("id")).values_list("ib_id", "n")
+    )
+    through: dict[int, dict] = defaultdict(lambda: {"lots": Decimal("0"), "earned": {}})
+    for row in (
+        Commission.objects.filter(ib=ib, direct_ib_id__in=ids)
+        .values("direct_ib_id", "currency")
+        .annotate(lots=DecimalSum("lots", filter=Q(deal__isnull=False)), amount=Sum("amount_minor"))
+    ):
+        entry = through[row["direct_ib_id"]]
+        entry["lots"] += row["lots"] or Decimal("0")
+        entry["earned"][row["currency"]] = money_from_minor(row["amount"], row["currency"])
+    nodes: dict[int, TreeNode] = {}
+    for ib_id, parent_id, depth in rows:
+        other = ibs[ib_id]
+        node = TreeNode(
+            ib_id=ib_id,
+            code=other.referral_code,
+            email=other.user.email if ib_id == ib.pk else mask_email(other.user.email),
+            state=other.get_state_display(),
+            depth=depth,
+            clients=clients.get(ib_id, 0),
+            lots=through[ib_id]["lots"],
+            earned=through[ib_id]["earned"],
+        )
+        nodes[ib_id] = node
+        if depth > 0 and parent_id in nodes:
+            nodes[parent_id].children.append(node)
+    return nodes[ib.pk]
+
+
+def ib_sub_ib(*, ib: IntroducingBroker, sub_ib_id: int) -> IntroducingBroker | None:
+    """A sub-IB of `ib` (anywhere below it), or None when it is not in the IB's downline."""
+    if sub_ib_id == ib.pk or sub_ib_id not in ib_downline_ids(ib_id=ib.pk):
+        return None
+    return IntroducingBroker.objects.select_related("user").get(pk=sub_ib_id)
+
+
+def ib_statement(*, ib: IntroducingBroker, month: str | None = None, client_id: int | None = None) -> QuerySet:
+    """The IB's own commission rows, newest first; filtered by month (YYYY-MM) and one of its clients."""
+    rows = Commission.objects.filter(ib=ib).select_related("rule", "rule__symbol_group", "client", "direct_ib")
+    if month:
+        year, mon = (int(part) for part in month.split("-"))
+        rows = rows.filter(deal_time__year=year, deal_time__month=mon)
+    if client_id:
+        rows = rows.filter(client_id=client_id)
+    return rows.order_by("-deal_time", "-id")
+
+
+def ib_statement_months(*, ib: IntroducingBroker) -> list[str]:
+    dates = Commission.objects.filter(ib=ib).dates("deal_time", "month", order="DESC")
+    return [d.strftime("%Y-%m") for d in dates]
+
+
+def ib_payouts(*, ib: IntroducingBroker) -> QuerySet[CommissionPayout]:
+    return CommissionPayout.objects.filter(ib=ib).order_by("-created_at")
+
+
+def client_label(row: Commission, *, viewer: IntroducingBroker) -> str:
+    """How a statement row names the client: masked when it is not the viewer's own client or when configured."""
+    if row.client_id is None:
+        return ""
+    own = row.level == 0
+    return display_email(row.client.email, masked=(not own) or viewer.mask_client_emails)
+
+
+def explain(row: Commission) -> str:
+    """The sentence that explains a statement row: every number it is made of."""
+    amount = f"{row.amount} {row.currency}"
+    if row.kind == Commission.Kind.ADJUSTMENT:
+        return f"Adjustment by staff: {row.note or 'no reason recorded'} = {amount}."
+    where = f"level {row.level} (client of {row.direct_ib.referral_code})" if row.level else "your own client"
+    rate = _figure(row.rate)
+    if row.best_below is not None:
+        rate = f"{_figure(row.rule_rate)} − {_figure(row.best_below)} (best rate below) = {_figure(row.rate)}"
+    if row.kind == Commission.Kind.CPA:
+        window = f" within {row.rule.cpa_within_days} days" if row.rule_id else ""
+        return (
+            f"CPA for a qualified first deposit of {_figure(row.base)} {row.currency} with {row.lots} lots "
+            f"traded{window}, {where}: {rate} {row.currency} = {amount}."
+        )
+    group = row.rule.symbol_group.name if row.rule_id and row.rule.symbol_group_id else "?"
+    hold = "hold time unknown (opening deal not imported)"
+    if row.hold_seconds is not None:
+        hold = f"held {_duration(row.hold_seconds)}"
+        if row.open_deal_id:
+            hold += f" (opened by deal #{row.open_deal_id})"
+    if row.kind == Commission.Kind.REBATE_PER_LOT:
+        formula = f"{row.lots} lots × {rate} {row.currency}/lot"
+    elif row.kind == Commission.Kind.SPREAD_SHARE:
+        formula = f"{row.lots} lots × {_figure(row.base)} markup/lot × {rate} share"
+    else:
+        formula = f"broker commission on the round turn {_figure(row.base)} {row.currency} × {rate} share"
+    head = f"Deal #{row.deal_id} {row.symbol} ({group}), {hold}, {where}: "
+    if row.status == Commission.Status.SHORT_HOLD:
+        return head + f"below the plan's minimum hold of {_duration(row.min_hold_seconds)}, so 0 {row.currency}."
+    if row.status == Commission.Status.CURRENCY:
+        return head + f"the account's currency is not the plan's ({row.currency}), so 0."
+    return head + f"{formula} = {amount}."
+
+
+def _figure(value: Decimal | None) -> str:
+    """A rate or base as people write it: 7.35 not 7.3500, 12.3456 kept whole, at least two decimals."""
+    if value is None:
+        return "?"
+    value = Decimal(value)
+    if value == value.quantize(Decimal("0.01")):
+        return f"{value.quantize(Decimal('0.01'))}"
+    return f"{value.normalize():f}"
+
+
+def _duration(seconds: int) -> str:
+    """59 s, 12 min 34 s, 30 min, 2 h 5 min, 3 d 4 h."""
+    if seconds < 120:
+        return f"{seconds} s"
+    for unit, size, small, small_size in (("d", 86400, "h", 3600), ("h", 3600, "min", 60), ("min", 60, "s", 1)):
+        if seconds >= size * (2 if unit == "min" else 1):
+            rest = seconds % size // small_size
+            return f"{seconds // size} {unit}" + (f" {rest} {small}" if rest else "")
+    return f"{seconds} s"
