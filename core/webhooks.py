@@ -3,18 +3,27 @@
 Handlers are named in settings.WEBHOOK_HANDLERS[source][provider] (a dotted path to `handler(event) -> str`), so
 this module imports no app. A handler runs inside one transaction with the event row: either its effects and the
 `done` status commit together, or neither does and the event is `failed` with the error, ready for a retry.
+
+Webhook views marked with `webhook_door` are served by `WebhookLaneMiddleware`, which skips the browser-facing
+middleware (sessions, auth, messages, CSRF, CSP, allauth, staff MFA) that a signed server-to-server call never uses.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.core.handlers.base import BaseHandler
+from django.core.handlers.exception import convert_exception_to_response
 from django.db import IntegrityError, transaction
+from django.http import HttpRequest, HttpResponse
+from django.urls import Resolver404, resolve
 from django.utils import timezone
 from django.utils.module_loading import import_string
+from django.views.decorators.csrf import csrf_exempt
 
 from core.models import WebhookEvent, WebhookRejection
 
@@ -26,21 +35,30 @@ IGNORED = "ignored"  # a handler returns this (or "ignored: why") when the event
 def webhook_record(
     *, source: str, provider: str, event_id: str, event_type: str, payload: dict, occurred_at: datetime | None = None
 ) -> tuple[WebhookEvent, bool]:
-    """Store a verified event; returns (event, created). A duplicate returns the first row and schedules nothing."""
+    """Store a verified event; returns (event, created). A duplicate returns the first row and schedules nothing.
+
+    The processing task is enqueued once the row is committed. Outside a transaction (a webhook view) the INSERT is
+    its own transaction, committed when it returns: one round trip instead of BEGIN, INSERT, COMMIT. Inside a caller's
+    transaction a savepoint keeps a duplicate's IntegrityError from spoiling it, and the task waits for its commit.
+    """
+    fields = {
+        "source": source,
+        "provider": provider,
+        "event_id": event_id[:200],
+        "event_type": event_type[:100],
+        "payload": payload,
+        "occurred_at": occurred_at,
+    }
     try:
-        with transaction.atomic():
-            event = WebhookEvent.objects.create(
-                source=source,
-                provider=provider,
-                event_id=event_id[:200],
-                event_type=event_type[:100],
-                payload=payload,
-                occurred_at=occurred_at,
-            )
-            transaction.on_commit(lambda: _enqueue(event))
-            return event, True
+        if transaction.get_connection().in_atomic_block:
+            with transaction.atomic():
+                event = WebhookEvent.objects.create(**fields)
+        else:
+            event = WebhookEvent.objects.create(**fields)
     except IntegrityError:
         return WebhookEvent.objects.get(source=source, provider=provider, event_id=event_id[:200]), False
+    transaction.on_commit(lambda: _enqueue(event))  # autocommit: runs at once, the row being committed already
+    return event, True
 
 
 def webhook_reject(*, source: str, provider: str, reason: str, body: bytes, remote_addr: str | None) -> None:
@@ -61,6 +79,10 @@ def _enqueue(event: WebhookEvent) -> None:
     webhook_process.apply_async((event.pk,), queue=QUEUES.get(event.source, "default"))
 
 
+# What processing changes; the payload is never rewritten (nor re-serialised) once stored.
+_PROCESSED_FIELDS = ["status", "attempts", "last_error", "outcome", "processed_at", "updated_at"]
+
+
 def webhook_process(*, event_id: int) -> WebhookEvent:
     """Process one stored event exactly once. Safe to call again: done and ignored events are left alone."""
     with transaction.atomic():
@@ -74,13 +96,13 @@ def webhook_process(*, event_id: int) -> WebhookEvent:
         except Exception as exc:  # recorded on the event; the sweeper retries it and staff can replay it
             event.status, event.last_error = WebhookEvent.Status.FAILED, f"{type(exc).__name__}: {exc}"[:4000]
             event.attempts += 1
-            event.save()
+            event.save(update_fields=_PROCESSED_FIELDS)
             logger.exception("webhook event %s failed", event.pk)
             return event
         event.attempts += 1
         event.status = WebhookEvent.Status.IGNORED if outcome.startswith(IGNORED) else WebhookEvent.Status.DONE
         event.outcome, event.last_error, event.processed_at = outcome[:200], "", timezone.now()
-        event.save()
+        event.save(update_fields=_PROCESSED_FIELDS)
     return event
 
 
@@ -106,3 +128,50 @@ def webhook_events_sweep(*, max_attempts: int = 8) -> int:
         _enqueue(event)
         count += 1
     return count
+
+
+def webhook_door(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Mark a provider-facing webhook view: CSRF-exempt (the provider signs its calls instead) and served by
+    `WebhookLaneMiddleware` without the browser-facing middleware. The view must not use sessions, users or messages."""
+    view = csrf_exempt(view)
+    view.webhook_door = True
+    return view
+
+
+class _ViewOnlyHandler(BaseHandler):
+    """Django's own request handling (URL resolution, the view, exceptions turned into the project's error responses
+    and logged) with no middleware at all."""
+
+    def load_middleware(self, is_async: bool = False) -> None:
+        self._view_middleware, self._template_response_middleware, self._exception_middleware = [], [], []
+        self._middleware_chain = convert_exception_to_response(self._get_response)
+
+
+class WebhookLaneMiddleware:
+    """Serve `webhook_door` views under settings.WEBHOOK_PATH_PREFIXES without the middleware listed after this one.
+
+    Placed after SecurityMiddleware (HTTPS redirect, security headers) and WhiteNoise, so those still apply. What a
+    signed server-to-server POST skips, it never uses: sessions and auth (no cookie, no user), messages, CSRF (the
+    doors are exempt anyway), CSP and X-Frame-Options (JSON, never rendered in a browser frame), allauth, and the staff
+    MFA check (admin paths only). Any other view under the prefixes, or a path that does not resolve, takes the
+    full chain as before. That middleware costs about as much as a bare view (see bench/webhooks.py).
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+        self.prefixes = tuple(getattr(settings, "WEBHOOK_PATH_PREFIXES", ("/webhooks/",)))
+        self.lane = _ViewOnlyHandler()
+        self.lane.load_middleware()
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.path_info.startswith(self.prefixes):
+            try:
+                match = resolve(request.path_info, getattr(request, "urlconf", None))
+            except Resolver404:
+                match = None
+            if match is not None and getattr(match.func, "webhook_door", False):
+                response = self.lane._middleware_chain(request)
+                if not response.streaming and not response.has_header("Content-Length"):
+                    response.headers["Content-Length"] = str(len(response.content))  # as CommonMiddleware does
+                return response
+        return self.get_response(request)

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 from django.http import HttpRequest, JsonResponse
-from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from core.webhooks import webhook_record, webhook_reject
+from core.webhooks import webhook_door, webhook_record, webhook_reject
 from payments.psp import WebhookInvalid, provider_for
 
 MAX_BODY = 256 * 1024
 
 
-@csrf_exempt
+@webhook_door
 @require_POST
 def psp_webhook(request: HttpRequest, provider: str) -> JsonResponse:
     try:
