@@ -60,6 +60,11 @@ class DemoServer:
 
 REAL_LEVERAGES = (30, 50, 100, 200)
 DEMO_LEVERAGES = (30, 50, 100, 200, 500)
+# The IB program's demo: a master IB (bob signed up with its code) and a sub-IB that alice belongs to.
+IB_MASTER = DemoClient("ib.master@demo.example", "Morgan", "Reyes", level="full")
+IB_SUB = DemoClient("ib.sub@demo.example", "Sasha", "Kowalski", level="full")
+IB_MASTER_CODE = "PARTNER-01"
+
 SERVERS = (
     DemoServer(
         "mt5-live",

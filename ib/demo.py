@@ -15,6 +15,7 @@ def seed_ib_demo(
     master_email: str = "ib.master@example.com",
     sub_email: str = "ib.sub@example.com",
     client_email: str = "alice@example.com",
+    master_code: str = "MASTER-DEMO",
 ) -> IntroducingBroker:
     """An approved master IB with an approved sub-IB, a difference-model plan for each, a campaign link, and
     `client_email` (if that user exists) attributed to the sub-IB. Users are created if missing (unusable
@@ -34,7 +35,7 @@ def seed_ib_demo(
 
     master_plan = _plan("Demo master (7/lot)", Decimal("7"))
     sub_plan = _plan("Demo sub (5/lot)", Decimal("5"))
-    master = _ib(user(master_email, "Morgan"), "MASTER-DEMO", None, master_plan)
+    master = _ib(user(master_email, "Morgan"), master_code, None, master_plan)
     sub = _ib(user(sub_email, "Sasha"), "SUB-DEMO", master, sub_plan)
     ReferralLink.objects.get_or_create(ib=sub, code="sub-demo-spring", defaults={"campaign": "Spring webinar"})
     client = User.objects.filter(email=client_email).first()

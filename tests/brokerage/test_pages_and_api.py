@@ -77,7 +77,7 @@ def test_seed_demo_is_idempotent(capsys):
     call_command("seed_demo", verbosity=0)
 
     assert sorted(User.objects.values_list("email", "is_staff")) == first
-    assert User.objects.count() == len(demo.STAFF) + len(demo.CLIENTS)
+    assert User.objects.count() == len(demo.STAFF) + len(demo.CLIENTS) + 2  # the two demo IBs
     assert ClientProfile.objects.get(user__email="bob@demo.example").referral_code == "PARTNER-01"
     staff = User.objects.get(email="finance@demo.example")
     assert list(staff.groups.values_list("name", flat=True)) == ["Finance"]

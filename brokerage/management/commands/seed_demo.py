@@ -33,6 +33,7 @@ class Command(BaseCommand):
             + [(self._client, c) for c in demo.CLIENTS]
             + [(self._server, s) for s in demo.SERVERS]
             + [(self._account, a) for a in demo.ACCOUNTS]
+            + [(self._ib_program, None)]
         )
         for step, item in tqdm(steps, desc="Demo data", unit="record", disable=options["verbosity"] == 0):
             with transaction.atomic():
@@ -41,7 +42,7 @@ class Command(BaseCommand):
             self.stdout.write(
                 self.style.SUCCESS(
                     f"Demo data ready: {len(demo.STAFF)} staff, {len(demo.CLIENTS)} clients, "
-                    f"{len(demo.SERVERS)} trade servers, {len(demo.ACCOUNTS)} trading accounts."
+                    f"{len(demo.SERVERS)} trade servers, {len(demo.ACCOUNTS)} trading accounts, 2 IBs."
                 )
             )
 
@@ -66,6 +67,21 @@ class Command(BaseCommand):
         client_register(user=user, referral_code=client.referral_code)
         # Demo shortcut: the verified demo clients skip onboarding (a real client goes through KYC review).
         client_level_set(user=user, level=VerificationLevel.objects.get(code=client.level))
+
+    def _ib_program(self, _) -> None:
+        from ib.demo import seed_ib_demo
+        from ib.models import ClientReferral
+        from ib.services.attribution import client_attribute_signup
+
+        for ib_user in (demo.IB_MASTER, demo.IB_SUB):
+            self._client(ib_user)
+        seed_ib_demo(
+            master_email=demo.IB_MASTER.email, sub_email=demo.IB_SUB.email, client_email="alice@demo.example",
+            master_code=demo.IB_MASTER_CODE,
+        )  # fmt: skip
+        bob = User.objects.get(email="bob@demo.example")
+        if not ClientReferral.objects.filter(client=bob).exists():
+            client_attribute_signup(user=bob, typed_code=bob.client_profile.referral_code)
 
     def _server(self, spec: demo.DemoServer) -> None:
         server, _ = TradeServer.objects.get_or_create(
