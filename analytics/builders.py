@@ -17,11 +17,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from decimal import Decimal
 
 from django.db import models
 from django.db.backends.base.base import BaseDatabaseWrapper
 
-from analytics.models import BrokerDaily, ClientDaily, PaymentsDaily
+from analytics.models import BrokerDaily, ClientDaily, IbDaily, PaymentsDaily
 
 SCALE = 100  # every money and lots column of the tables has two decimal places
 
@@ -96,6 +97,11 @@ def _names() -> dict[str, str]:
         "profile": "crm.ClientProfile",
         "dayend": "analytics.AccountDayEnd",
         "client_daily": "analytics.ClientDaily",
+        "ib_click": "ib.ReferralClick",
+        "ib_link": "ib.ReferralLink",
+        "ib_referral": "ib.ClientReferral",
+        "ib_commission": "ib.Commission",
+        "kyc_case": "kyc.KycCase",
     }
     return {key: apps.get_model(label)._meta.db_table for key, label in labels.items()}
 
@@ -332,6 +338,100 @@ BROKER_DAILY = Table(
 )
 
 
+# --- IB daily -------------------------------------------------------------------------------------------------
+
+
+def _usd(d: Dialect, minor_expr: str, currency: str) -> str:
+    """A `Dialect.minor` money value in USD at the reference rates, still summing exactly (rounded to the cent per
+    row: the same rounding a statement in USD would show). Currencies without a reference rate give NULL."""
+    from django.conf import settings
+
+    cases = []
+    for code, rate in sorted(settings.PAYMENTS_FX_TO_USD.items()):
+        rate = str(Decimal(str(rate)))  # our own setting, validated as a number here, never user input
+        if rate == "1":
+            cases.append(f"WHEN '{code}' THEN {minor_expr}")
+        elif d.exact:
+            cases.append(f"WHEN '{code}' THEN ROUND({minor_expr} * {rate}, 2)")
+        else:
+            cases.append(f"WHEN '{code}' THEN ROUND({minor_expr} * {rate})")
+    return f"CASE {currency} {' '.join(cases)} END"
+
+
+def ib_daily_select(d: Dialect) -> str:
+    t = _names()
+    m = d.minor
+    settled = _in(DEPOSIT_SETTLED)
+    approved = _in(("approved", "expired"))
+    commission = "cm.amount_minor / 100.0" if d.exact else "cm.amount_minor"
+    return f"""
+SELECT %(day)s, s.ib_id, SUM(s.clicks), SUM(s.signups), SUM(s.verified), SUM(s.ftd_n),
+       {d.scaled("SUM(s.ftd_amt)")}, {d.scaled("SUM(s.net)")}, {d.scaled("SUM(s.lots)")}, {d.scaled("SUM(s.comm)")}
+FROM (
+    SELECT l.ib_id AS ib_id, COUNT(*) AS clicks, 0 AS signups, 0 AS verified, 0 AS ftd_n, 0 AS ftd_amt, 0 AS net,
+           0 AS lots, 0 AS comm
+    FROM {t["ib_click"]} c JOIN {t["ib_link"]} l ON l.id = c.link_id
+    WHERE c.created_at >= %(start)s AND c.created_at < %(end)s
+    GROUP BY l.ib_id
+  UNION ALL
+    SELECT r.ib_id, 0, COUNT(*), 0, 0, 0, 0, 0, 0
+    FROM {t["ib_referral"]} r
+    WHERE r.attributed_at >= %(start)s AND r.attributed_at < %(end)s
+    GROUP BY r.ib_id
+  UNION ALL
+    SELECT r.ib_id, 0, 0, COUNT(*), 0, 0, 0, 0, 0
+    FROM {t["ib_referral"]} r
+    JOIN (SELECT k.user_id, MIN(k.decided_at) AS first_at FROM {t["kyc_case"]} k
+          WHERE k.state IN {approved} GROUP BY k.user_id) v ON v.user_id = r.client_id
+    WHERE v.first_at >= %(start)s AND v.first_at < %(end)s
+    GROUP BY r.ib_id
+  UNION ALL
+    SELECT r.ib_id, 0, 0, 0, COUNT(*), SUM({_usd(d, m("dp.amount"), "dp.currency")}), 0, 0, 0
+    FROM {t["ib_referral"]} r JOIN {t["deposit"]} dp ON dp.user_id = r.client_id
+    WHERE dp.created_at >= %(start)s AND dp.created_at < %(end)s AND dp.state IN {settled}
+      AND NOT EXISTS (
+        SELECT 1 FROM {t["deposit"]} earlier
+        WHERE earlier.user_id = dp.user_id AND earlier.state IN {settled}
+          AND (earlier.created_at < dp.created_at OR (earlier.created_at = dp.created_at AND earlier.id < dp.id))
+      )
+    GROUP BY r.ib_id
+  UNION ALL
+    SELECT r.ib_id, 0, 0, 0, 0, 0, SUM({_usd(d, m("c.net_deposit"), "c.currency")}), SUM({m("c.lots")}), 0
+    FROM {t["client_daily"]} c JOIN {t["ib_referral"]} r ON r.client_id = c.user_id
+    WHERE c.day = %(day)s
+    GROUP BY r.ib_id
+  UNION ALL
+    SELECT cm.ib_id, 0, 0, 0, 0, 0, 0, 0, SUM({_usd(d, commission, "cm.currency")})
+    FROM {t["ib_commission"]} cm
+    WHERE cm.deal_time >= %(start)s AND cm.deal_time < %(end)s AND cm.currency IN ('USD', 'EUR')
+    GROUP BY cm.ib_id
+) s
+GROUP BY s.ib_id
+"""  # noqa: S608
+
+
+IB_DAILY = Table(
+    name="ib_daily",
+    title="IB daily",
+    model=IbDaily,
+    columns=(
+        "day",
+        "ib_id",
+        "clicks",
+        "signups",
+        "verified",
+        "ftd_count",
+        "ftd_amount_usd",
+        "net_deposit_usd",
+        "lots",
+        "commission_usd",
+    ),
+    select=ib_daily_select,
+    depends_on=("client_daily",),
+    sources="primary",
+)
+
+
 # --- Payments daily -------------------------------------------------------------------------------------------
 
 
@@ -403,7 +503,9 @@ PAYMENTS_DAILY = Table(
 
 
 # The registry, in build order (a table comes after the tables it is built from).
-TABLES: dict[str, Table] = {table.name: table for table in (CLIENT_DAILY, BROKER_DAILY, PAYMENTS_DAILY)}
+TABLES: dict[str, Table] = {
+    table.name: table for table in (CLIENT_DAILY, BROKER_DAILY, PAYMENTS_DAILY, IB_DAILY)
+}
 
 
 def build_order(names: list[str] | None = None) -> list[Table]:

@@ -143,6 +143,34 @@ class BrokerDaily(models.Model):
         return f"broker {self.day} {self.currency}"
 
 
+class IbDaily(models.Model):
+    """One IB's day: its funnel (clicks on its links, clients attributed, clients verified, first deposits) and its
+    own clients' money and trading, with the commissions the IB earned that day at every level.
+
+    Money is in USD at the reference rates (settings.PAYMENTS_FX_TO_USD), so one row per IB adds up across
+    currencies; "own clients" are the clients attributed to this IB (a sub-IB's clients are on the sub-IB's row, and
+    the IB's override on them is in its `commission_usd`).
+    """
+
+    day = models.DateField()
+    ib_id = models.BigIntegerField(help_text="ib.IntroducingBroker id (analytics keeps no foreign keys to sources).")
+    clicks = models.PositiveIntegerField()
+    signups = models.PositiveIntegerField(help_text="Clients attributed to the IB this day.")
+    verified = models.PositiveIntegerField(help_text="Its clients whose first KYC approval was this day.")
+    ftd_count = models.PositiveIntegerField()
+    ftd_amount_usd = models.DecimalField(**MONEY)
+    net_deposit_usd = models.DecimalField(**MONEY, help_text="Its clients' deposits minus withdrawals.")
+    lots = models.DecimalField(**LOTS, help_text="Its clients' lots on live servers.")
+    commission_usd = models.DecimalField(**MONEY, help_text="Commissions the IB earned on deals closed this day.")
+
+    class Meta:
+        ordering = ["-day", "ib_id"]
+        constraints = [models.UniqueConstraint(fields=["day", "ib_id"], name="uniq_ib_daily")]
+
+    def __str__(self) -> str:
+        return f"IB {self.ib_id} {self.day}"
+
+
 class PaymentsDaily(models.Model):
     """Deposits and withdrawals started on a day, by provider, method, currency and the client's country, with
     what became of them. `fees` is NULL: payments records no PSP fees yet (an unknown fee is not zero)."""

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from django.db import connection
 from django.db.models import Case, Count, DecimalField, F, IntegerField, QuerySet, Sum, When
 
 from analytics.builders import TABLES, Dialect
-from analytics.models import BrokerDaily, ClientDaily, FillState, PaymentsDaily
+from analytics.models import BrokerDaily, ClientDaily, FillState, IbDaily, PaymentsDaily
 from core.db import DecimalSum
 
 CENT = Decimal("0.01")
@@ -418,3 +418,65 @@ def export_rows(name: str, filters: Filters) -> tuple[list[str], Iterator[list]]
                    "newest"]  # fmt: skip
         return columns, ([row[c] for c in columns] for row in exposure(server=filters.server))
     raise ValueError(f"Unknown export {name!r}.")
+
+
+def ib_performance(filters: Filters, *, limit: int = 50) -> list[dict]:
+    """IBs over the range, ranked by commission earned: funnel, own clients' money and lots. Two queries."""
+    from ib.models import IntroducingBroker
+
+    rows = list(
+        IbDaily.objects.filter(day__gte=filters.first, day__lte=filters.last)
+        .values("ib_id")
+        .annotate(
+            clicks_sum=Sum("clicks"),
+            signups_sum=Sum("signups"),
+            verified_sum=Sum("verified"),
+            ftd_sum=Sum("ftd_count"),
+            ftd_amount=DecimalSum("ftd_amount_usd"),
+            net=DecimalSum("net_deposit_usd"),
+            lots_sum=DecimalSum("lots"),
+            earned=DecimalSum("commission_usd"),
+        )
+        .order_by("-earned", "ib_id")[:limit]
+    )
+    ibs = IntroducingBroker.objects.select_related("user", "parent").in_bulk([row["ib_id"] for row in rows])
+    out = []
+    for row in rows:
+        ib = ibs.get(row["ib_id"])
+        out.append(
+            {
+                "ib_id": row["ib_id"],
+                "email": ib.user.email if ib else f"IB #{row['ib_id']}",
+                "code": ib.referral_code if ib else "",
+                "parent": ib.parent.referral_code if ib and ib.parent_id else "",
+                "clicks": row["clicks_sum"],
+                "signups": row["signups_sum"],
+                "verified": row["verified_sum"],
+                "ftds": row["ftd_sum"],
+                "ftd_amount": _money(row["ftd_amount"]),
+                "net": _money(row["net"]),
+                "lots": _money(row["lots_sum"]),
+                "earned": _money(row["earned"]),
+            }
+        )
+    return out
+
+
+def ib_series(filters: Filters) -> dict:
+    """Per day over the range: commissions earned by all IBs, their clients' net deposit and signups. One query."""
+    rows = {
+        row["day"]: row
+        for row in IbDaily.objects.filter(day__gte=filters.first, day__lte=filters.last)
+        .values("day")
+        .annotate(earned=DecimalSum("commission_usd"), net=DecimalSum("net_deposit_usd"), signups_sum=Sum("signups"))
+    }
+    labels, earned, net, signups = [], [], [], []
+    day = filters.first
+    while day <= filters.last:
+        row = rows.get(day, {})
+        labels.append(day.isoformat())
+        earned.append(float(row.get("earned") or 0))
+        net.append(float(row.get("net") or 0))
+        signups.append(row.get("signups_sum") or 0)
+        day += timedelta(days=1)
+    return {"labels": labels, "earned": earned, "net": net, "signups": signups}

@@ -200,6 +200,28 @@ def clients(request: HttpRequest) -> HttpResponse:
     return render(request, "analytics/clients.html", context, status=status)
 
 
+@staff_permission(DASHBOARD)
+def ibs(request: HttpRequest) -> HttpResponse:
+    form, filters, status = _filters(request)
+    series = selectors.ib_series(filters)
+    charts = [
+        _chart(
+            "chart-ib",
+            "bar",
+            series["labels"],
+            [
+                {"label": "Commissions earned", "data": series["earned"], "color": "#0f3d5e", "yAxisID": "y"},
+                {"label": "Clients' net deposit", "data": series["net"], "type": "line", "color": "#14b8a6",
+                 "yAxisID": "y1"},
+            ],  # fmt: skip
+            dual=True,
+        )
+    ]
+    rows = selectors.ib_performance(filters, limit=50)
+    context = _context(request, form, filters, "ibs", rows=rows, charts=charts)
+    return render(request, "analytics/ibs.html", context, status=status)
+
+
 @staff_permission(EXPOSURE)
 def exposure(request: HttpRequest) -> HttpResponse:
     form, filters, status = _filters(request)

@@ -192,6 +192,7 @@ def test_a_complete_day(db):
         ("client_daily", True, [], 1),
         ("broker_daily", True, [], 1),
         ("payments_daily", True, [], 0),
+        ("ib_daily", True, [], 0),
     ]
 
 
@@ -210,8 +211,10 @@ def test_broker_daily_needs_client_daily_first_and_unknown_tables_are_refused(db
     with pytest.raises(ApplicationError, match="not built for that day"):
         analytics_bucket_build(table="broker_daily", day=date(2025, 3, 6), now=NOW)
     assert not BrokerDaily.objects.exists()
-    with pytest.raises(ApplicationError, match="Unknown analytics table"):
+    with pytest.raises(ApplicationError, match="not built for that day"):
         analytics_bucket_build(table="ib_daily", day=date(2025, 3, 6), now=NOW)
+    with pytest.raises(ApplicationError, match="Unknown analytics table"):
+        analytics_bucket_build(table="sales_daily", day=date(2025, 3, 6), now=NOW)
 
 
 def test_backfill_refuses_reversed_and_future_ranges_before_building(db):

@@ -80,7 +80,7 @@ def test_nightly_rebuilds_recent_days_then_runs_aml(db, settings):
 
     result = analytics_nightly(now=at("2025-04-02 03:00"))  # 06:00 in Athens on 2 April: yesterday is 1 April
 
-    assert result == {"day": "2025-04-01", "buckets": 9, "alerts": 0}
+    assert result == {"day": "2025-04-01", "buckets": 12, "alerts": 0}
     assert sorted({s.day for s in FillState.objects.all()}) == [date(2025, 3, 30), date(2025, 3, 31), date(2025, 4, 1)]
     assert ClientDaily.objects.get(user=user).deposits_amount == Decimal("100.00")
 
@@ -112,9 +112,9 @@ def test_backfill_command_with_progress_and_clear_errors(db):
     trade_server("live-1")
     out, err = StringIO(), StringIO()
     call_command("analytics_backfill", "--from", "2025-03-01", "--to", "2025-03-03", stdout=out, stderr=err)
-    assert "Built 9 buckets" in out.getvalue()
+    assert "Built 12 buckets" in out.getvalue()
     assert "3/3" in err.getvalue()  # tqdm's progress bar
-    assert FillState.objects.filter(state=FillState.State.DONE).count() == 9
+    assert FillState.objects.filter(state=FillState.State.DONE).count() == 12
 
     with pytest.raises(CommandError, match="reversed"):
         call_command("analytics_backfill", "--from", "2025-03-03", "--to", "2025-03-01", stderr=StringIO())
@@ -122,7 +122,7 @@ def test_backfill_command_with_progress_and_clear_errors(db):
         call_command("analytics_backfill", "--from", "2025-03-01", "--to", "2999-01-01", stderr=StringIO())
     with pytest.raises(CommandError, match="not a date"):
         call_command("analytics_backfill", "--from", "March", "--to", "2025-03-01", stderr=StringIO())
-    assert FillState.objects.count() == 9
+    assert FillState.objects.count() == 12
 
 
 def test_replica_router_reads_tables_there_and_writes_and_migrates_on_the_primary():

@@ -21,7 +21,7 @@ from tests.crm.factories import ClientFactory, make_staff
 pytestmark = pytest.mark.django_db
 
 MARCH = "?first=2025-03-01&last=2025-03-31&currency=USD"
-PAGES = ["overview", "payments", "clients", "builds"]
+PAGES = ["overview", "payments", "clients", "ibs", "builds"]
 
 
 @pytest.fixture
