@@ -503,9 +503,7 @@ PAYMENTS_DAILY = Table(
 
 
 # The registry, in build order (a table comes after the tables it is built from).
-TABLES: dict[str, Table] = {
-    table.name: table for table in (CLIENT_DAILY, BROKER_DAILY, PAYMENTS_DAILY, IB_DAILY)
-}
+TABLES: dict[str, Table] = {table.name: table for table in (CLIENT_DAILY, BROKER_DAILY, PAYMENTS_DAILY, IB_DAILY)}
 
 
 def build_order(names: list[str] | None = None) -> list[Table]:

@@ -211,9 +211,14 @@ def ibs(request: HttpRequest) -> HttpResponse:
             series["labels"],
             [
                 {"label": "Commissions earned", "data": series["earned"], "color": "#0f3d5e", "yAxisID": "y"},
-                {"label": "Clients' net deposit", "data": series["net"], "type": "line", "color": "#14b8a6",
-                 "yAxisID": "y1"},
-            ],  # fmt: skip
+                {
+                    "label": "Clients' net deposit",
+                    "data": series["net"],
+                    "type": "line",
+                    "color": "#14b8a6",
+                    "yAxisID": "y1",
+                },
+            ],
             dual=True,
         )
     ]
