@@ -498,8 +498,9 @@ class Commission(models.Model):
     amount_minor = models.BigIntegerField(help_text="In minor units of the currency (cents for USD).")
     currency = models.CharField(max_length=8)
     note = models.CharField(max_length=255, blank=True, help_text="Adjustments: the reason.")
+    # Set on staff adjustments only: indexed where set (a partial index, see Meta), not on every engine row.
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, db_index=False, related_name="+"
     )
     # No index of its own: payouts are always read per IB, through the (ib, deal_time) index.
     payout = models.ForeignKey(
@@ -515,7 +516,10 @@ class Commission(models.Model):
                 fields=["client", "ib", "level"], condition=Q(kind="cpa"), name="ib_commission_cpa_once"
             ),
         ]
-        indexes = [models.Index(fields=["ib", "deal_time"], name="ib_commission_ib_time")]
+        indexes = [
+            models.Index(fields=["ib", "deal_time"], name="ib_commission_ib_time"),
+            models.Index(fields=["created_by"], name="ib_commission_created_by", condition=Q(created_by__isnull=False)),
+        ]
         permissions = [("adjust_commission", "Can adjust IB commissions with a reason")]
 
     def __str__(self) -> str:

@@ -140,6 +140,12 @@ class Totals:
     paid: Decimal = Decimal("0")
 
 
+# Lots that count towards an IB's commissionable volume: a position held below the minimum time is explained by a
+# zero row at the client's own IB only (uplines whose minimum it also misses have no row), so it counts at no level.
+HELD_TOO_SHORT = Q(status=Commission.Status.SHORT_HOLD)
+COMMISSIONABLE_DEALS = Q(deal__isnull=False) & ~HELD_TOO_SHORT
+
+
 def ib_totals(*, ib: IntroducingBroker, since=None) -> list[Totals]:
     """Per currency: commissionable lots (since), earned (since), unpaid and paid (all time). Two queries."""
     rows = (
@@ -155,7 +161,9 @@ def ib_totals(*, ib: IntroducingBroker, since=None) -> list[Totals]:
         recent = recent.filter(deal_time__gte=since)
     recent_rows = {
         row["currency"]: row
-        for row in recent.values("currency").annotate(lots=DecimalSum("lots"), earned=Sum("amount_minor"))
+        for row in recent.values("currency").annotate(
+            lots=DecimalSum("lots", filter=~HELD_TOO_SHORT), earned=Sum("amount_minor")
+        )
     }
     out = []
     for row in rows:
@@ -180,7 +188,7 @@ def ib_daily_series(*, ib: IntroducingBroker, days: int = 30) -> dict:
         Commission.objects.filter(ib=ib, deal_time__date__gte=start)
         .annotate(day=TruncDate("deal_time"))
         .values("day", "currency")
-        .annotate(lots=DecimalSum("lots", filter=Q(deal__isnull=False)), amount=Sum("amount_minor"))
+        .annotate(lots=DecimalSum("lots", filter=COMMISSIONABLE_DEALS), amount=Sum("amount_minor"))
         .order_by("day")
     )
     labels = [(start + timedelta(days=i)).isoformat() for i in range(days)]
@@ -261,7 +269,7 @@ def ib_tree(*, ib: IntroducingBroker) -> TreeNode:
     for row in (
         Commission.objects.filter(ib=ib, direct_ib_id__in=ids)
         .values("direct_ib_id", "currency")
-        .annotate(lots=DecimalSum("lots", filter=Q(deal__isnull=False)), amount=Sum("amount_minor"))
+        .annotate(lots=DecimalSum("lots", filter=COMMISSIONABLE_DEALS), amount=Sum("amount_minor"))
     ):
         entry = through[row["direct_ib_id"]]
         entry["lots"] += row["lots"] or Decimal("0")

@@ -178,7 +178,11 @@ def _insert_sql(*, fresh: bool = False) -> str:
     """One INSERT ... SELECT for a batch of deals: (lo, hi] ids. Parameters: created_at, lo, hi.
 
     `fresh`: no commission row exists yet for any deal of the range (checked under the cursor lock), so the
-    statement may skip ON CONFLICT's per-row arbitration; the unique constraint still stands guard."""
+    statement may skip ON CONFLICT's per-row arbitration; the unique constraint still stands guard.
+
+    A position held below the minimum time earns nothing: the row at the IB's own level (0) says so with its hold
+    time and the plan's minimum; an upline whose own plan's minimum the hold also misses gets no row (it would be
+    a zero nobody reads), while an upline whose plan asks for a shorter hold still earns its row."""
     month = _month_expr("d.time") if _tiers_in_use() else "'*'"
     return f"""
     INSERT INTO ib_commission (ib_id, level, kind, status, direct_ib_id, client_id, deal_id, open_deal_id, deal_time,
@@ -227,7 +231,7 @@ def _insert_sql(*, fresh: bool = False) -> str:
             WHERE rc.rate > 0
         ) y
     ) z
-    WHERE true
+    WHERE z.status <> 'short_hold' OR z.chain_level = 0
     {"" if fresh else "ON CONFLICT DO NOTHING"}
     """
 
@@ -305,15 +309,18 @@ def _batch_months(lo: int, hi: int) -> list[tuple[str, str]]:
     return [(m, _previous(m)) for m in months]
 
 
-def _post_accruals(*, rows, key: str, description: str) -> int:
-    """Post what new rows accrued: per currency, each IB's payable against the broker's commission expense."""
+def _post_accruals(*, key: str, description: str, rows=None, totals=None) -> int:
+    """Post what new rows accrued: per currency, each IB's payable against the broker's commission expense.
+    `rows`: the new Commission rows (summed here); or `totals`: (ib_id, currency, amount_minor) already summed."""
     from payments.ledger import Leg, ledger_account, ledger_post
     from payments.models import LedgerAccount
 
+    if totals is None:
+        totals = rows.values_list("ib_id", "currency").annotate(total=Sum("amount_minor"))
     by_currency: dict[str, dict[int, int]] = defaultdict(dict)
-    for row in rows.values("ib_id", "currency").annotate(total=Sum("amount_minor")):
-        if row["total"]:
-            by_currency[row["currency"]][row["ib_id"]] = row["total"]
+    for ib_id, currency, total in totals:
+        if total:
+            by_currency[currency][ib_id] = int(total)
     ibs = IntroducingBroker.objects.filter(pk__in={i for m in by_currency.values() for i in m})
     users = {ib.pk: ib.user for ib in ibs.select_related("user")}
     posted = 0
@@ -338,20 +345,35 @@ def _post_accruals(*, rows, key: str, description: str) -> int:
 def commissions_batch(*, lo: int, hi: int) -> int:
     """Compute deals with ids in (lo, hi]: rate card, insert, accrual. Runs inside the caller's transaction.
     Returns the number of commission rows created (0 when they all existed)."""
-    _vendor()
+    postgres = _vendor() == "postgresql"
     months = _batch_months(lo, hi)
     now = timezone.now()
     before = Commission.objects.aggregate(top=Max("id"))["top"] or 0
     fresh = not Commission.objects.filter(deal_id__gt=lo, deal_id__lte=hi).exists()
+    totals = None
     with connection.cursor() as cursor:
+        if postgres:
+            # The batch's statements are big and few: JIT compiling them costs more than it saves.
+            cursor.execute("SET LOCAL jit = off")
         _build_rate_card(cursor, months)
-        cursor.execute(_insert_sql(fresh=fresh), [_db_time(now), lo, hi])
-        created = max(cursor.rowcount, 0)
+        if postgres:
+            # What the new rows accrued, summed in the same statement (no second pass over them).
+            cursor.execute(
+                f"WITH ins AS ({_insert_sql(fresh=fresh)} RETURNING ib_id, currency, amount_minor) "
+                "SELECT ib_id, currency, SUM(amount_minor), COUNT(*) FROM ins GROUP BY ib_id, currency",
+                [_db_time(now), lo, hi],
+            )
+            summed = cursor.fetchall()
+            created = sum(row[3] for row in summed)
+            totals = [row[:3] for row in summed]
+        else:
+            cursor.execute(_insert_sql(fresh=fresh), [_db_time(now), lo, hi])
+            created = max(cursor.rowcount, 0)
         cursor.execute("DROP TABLE IF EXISTS ib_rate_card")
     if created:
-        new_rows = Commission.objects.filter(pk__gt=before, deal_id__gt=lo, deal_id__lte=hi)
         _post_accruals(
-            rows=new_rows,
+            rows=Commission.objects.filter(pk__gt=before, deal_id__gt=lo, deal_id__lte=hi),
+            totals=totals,
             key=f"ib-accrual:deals:{lo + 1}-{hi}:{before}",
             description=f"IB commissions accrued on deals {lo + 1}-{hi}",
         )

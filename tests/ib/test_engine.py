@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ib.models import Commission, CommissionRule, CommissionRun, EngineCursor, MonthlyVolume, SymbolGroup
-from ib.selectors import explain
+from ib.selectors import explain, ib_totals, ib_tree
 from ib.services import commissions_run, plan_rule_add
 from ib.services import engine as engine_module
 from ib.services.engine import commissions_recompute
@@ -231,6 +231,57 @@ def test_short_hold_earns_nothing_and_says_why():
     assert (rows[orphan.pk].status, rows[orphan.pk].hold_seconds) == ("earned", None)
     assert "hold time unknown" in explain(rows[orphan.pk])
     assert payable(ib) == Decimal("10.00")
+
+
+def test_short_hold_explained_once_at_the_ibs_own_level_uplines_get_no_zero_rows():
+    # Top asks 30 s, middle 60 s, the client's own IB 60 s. A 45 s hold: the own IB's row explains the zero, the
+    # middle upline (60 s too) gets no row at all, the top upline (30 s) still earns its difference.
+    top, middle, own = make_chain(
+        [rebate_plan("9", min_hold=30), rebate_plan("7", min_hold=60), rebate_plan("5", min_hold=60)]
+    )
+    account = client_with_account(own)
+    _, quick = round_trip(account, lots="1.00", hold_seconds=45)
+    _, held = round_trip(account, lots="1.00", hold_seconds=600)
+
+    run = commissions_run()
+
+    rows = {(row.deal_id, row.ib_id): row for row in Commission.objects.all()}
+    assert set(rows) == {
+        (quick.pk, own.pk),
+        (quick.pk, top.pk),
+        (held.pk, own.pk),
+        (held.pk, middle.pk),
+        (held.pk, top.pk),
+    }
+    assert run.rows_created == 5
+    mine = rows[quick.pk, own.pk]
+    assert (mine.level, mine.status, mine.amount, mine.hold_seconds) == (0, "short_hold", Decimal("0"), 45)
+    assert f"Deal #{quick.pk} EURUSD" in explain(mine) and "minimum hold of 60 s, so 0 USD" in explain(mine)
+    topped = rows[quick.pk, top.pk]
+    assert (topped.level, topped.status, topped.amount) == (2, "earned", Decimal("2.00"))  # 9 - best below 7
+    assert (payable(own), payable(middle), payable(top)) == (Decimal("5.00"), Decimal("2.00"), Decimal("4.00"))
+    assert ledger_is_balanced()
+    # Commissionable lots mean the same at every level: the short hold counts for nobody whose minimum it missed.
+    lots = {ib.pk: ib_totals(ib=ib)[0].lots for ib in (own, middle, top)}
+    assert lots == {own.pk: Decimal("1.00"), middle.pk: Decimal("1.00"), top.pk: Decimal("2.00")}
+    assert ib_tree(ib=top).children[0].children[0].lots == Decimal("2.00")  # through own, two levels down
+
+    EngineCursor.objects.filter(name="deals").update(last_deal_id=0)
+    assert commissions_run().rows_created == 0  # still idempotent: the missing zero rows are not "missing"
+    assert commissions_recompute(from_deal_id=0, to_deal_id=10**9) == 0
+
+
+def test_accrual_equals_the_rows_it_posts_for_every_batch():
+    # On PostgreSQL the batch sums what it inserted in the same statement; on SQLite it reads the rows back.
+    master, sub = make_chain([rebate_plan("7.35"), rebate_plan("5.10")])
+    account = client_with_account(sub)
+    for lots in ("0.07", "1.33", "2.50", "0.01", "3.99"):
+        round_trip(account, lots=lots, hold_seconds=120)
+    commissions_run(batch_size=3)
+    for ib in (master, sub):
+        rows = sum((row.amount for row in Commission.objects.filter(ib=ib)), Decimal(0))
+        assert rows > 0 and payable(ib) == rows
+    assert ledger_is_balanced()
 
 
 def test_only_closing_trade_deals_of_attributed_clients_with_a_mapped_symbol_earn():
