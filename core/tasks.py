@@ -14,6 +14,12 @@ RETRYING = {
     "acks_late": True,
 }
 
+# Work that must happen once but need not happen at once (AML screening of a credited deposit, a cosmetic balance
+# snapshot) is published with this priority. On Redis, kombu checks priority 0 (the default) lists of every queue
+# before any lower-priority list, so under a burst it never delays the money path (webhook -> MT5 send); it runs as
+# soon as that path is idle. Brokers without priorities (the embedded filesystem broker, eager mode) ignore it.
+LOW_PRIORITY = 9
+
 
 @shared_task(name="core.webhook_process", acks_late=True)
 def webhook_process(event_id: int) -> str:

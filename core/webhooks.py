@@ -83,25 +83,41 @@ def _enqueue(event: WebhookEvent) -> None:
 _PROCESSED_FIELDS = ["status", "attempts", "last_error", "outcome", "processed_at", "updated_at"]
 
 
+class _HandlerFailed(Exception):
+    """Carries a handler's exception out of the transaction, so the whole transaction rolls back."""
+
+
 def webhook_process(*, event_id: int) -> WebhookEvent:
-    """Process one stored event exactly once. Safe to call again: done and ignored events are left alone."""
+    """Process one stored event exactly once. Safe to call again: done and ignored events are left alone.
+
+    The handler's effects and the `done` status commit in one transaction. A handler that raises rolls that whole
+    transaction back (no savepoint around the handler: it would cost two statements per event) and the failure is
+    then recorded in a short transaction of its own, unless another worker has meanwhile processed the event.
+    """
+    try:
+        with transaction.atomic():
+            event = WebhookEvent.objects.select_for_update().get(pk=event_id)
+            if event.status in (WebhookEvent.Status.DONE, WebhookEvent.Status.IGNORED):
+                return event
+            handler = import_string(settings.WEBHOOK_HANDLERS[event.source][event.provider])
+            try:
+                outcome = handler(event) or "done"
+            except Exception as exc:
+                raise _HandlerFailed from exc
+            event.attempts += 1
+            event.status = WebhookEvent.Status.IGNORED if outcome.startswith(IGNORED) else WebhookEvent.Status.DONE
+            event.outcome, event.last_error, event.processed_at = outcome[:200], "", timezone.now()
+            event.save(update_fields=_PROCESSED_FIELDS)
+        return event
+    except _HandlerFailed as failed:  # recorded on the event; the sweeper retries it and staff can replay it
+        exc = failed.__cause__
+        logger.error("webhook event %s failed", event_id, exc_info=exc)
     with transaction.atomic():
         event = WebhookEvent.objects.select_for_update().get(pk=event_id)
         if event.status in (WebhookEvent.Status.DONE, WebhookEvent.Status.IGNORED):
             return event
-        handler = import_string(settings.WEBHOOK_HANDLERS[event.source][event.provider])
-        try:
-            with transaction.atomic():
-                outcome = handler(event) or "done"
-        except Exception as exc:  # recorded on the event; the sweeper retries it and staff can replay it
-            event.status, event.last_error = WebhookEvent.Status.FAILED, f"{type(exc).__name__}: {exc}"[:4000]
-            event.attempts += 1
-            event.save(update_fields=_PROCESSED_FIELDS)
-            logger.exception("webhook event %s failed", event.pk)
-            return event
+        event.status, event.last_error = WebhookEvent.Status.FAILED, f"{type(exc).__name__}: {exc}"[:4000]
         event.attempts += 1
-        event.status = WebhookEvent.Status.IGNORED if outcome.startswith(IGNORED) else WebhookEvent.Status.DONE
-        event.outcome, event.last_error, event.processed_at = outcome[:200], "", timezone.now()
         event.save(update_fields=_PROCESSED_FIELDS)
     return event
 

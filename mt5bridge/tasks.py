@@ -7,7 +7,7 @@ import contextlib
 from celery import shared_task
 from django.conf import settings
 
-from core.tasks import RETRYING
+from core.tasks import LOW_PRIORITY, RETRYING
 
 
 def _active_servers():
@@ -39,16 +39,35 @@ def trading_account_provision(account_id: int) -> str:
     **{**RETRYING, "max_retries": 30, "retry_backoff_max": 60},
 )
 def balance_operation_send(operation_id: int) -> str:
-    from mt5bridge.manager_api import MT5Error
-    from mt5bridge.services import account_snapshot_refresh
     from mt5bridge.services import balance_operation_send as send
 
     operation = send(operation_id=operation_id)
     if operation.state == operation.State.CONFIRMED:
-        # Show the new balance at once; the periodic snapshot would otherwise lag by up to a minute.
-        with contextlib.suppress(MT5Error):
-            account_snapshot_refresh(account=operation.account)
+        # Show the new balance soon (the periodic snapshot would lag by up to a minute), but in a task of its own at
+        # low priority: reading the account is one more MT5 round trip the next money movement must not wait for.
+        account_snapshot_refresh.apply_async(
+            (operation.account_id, operation.resolved_at.timestamp()), priority=LOW_PRIORITY
+        )
     return operation.state
+
+
+@shared_task(name="mt5bridge.account_snapshot_refresh", acks_late=True, time_limit=60, soft_time_limit=50)
+def account_snapshot_refresh(account_id: int, changed_at: float) -> str:
+    """Re-read an account whose balance changed at `changed_at` (a Unix time). Coalesces a burst: when a snapshot
+    taken since then is stored already, there is nothing to do. A failed read (or, with several workers, a read that
+    was in flight across the change and stored after it) is put right by the periodic snapshot within a minute."""
+    from mt5bridge.manager_api import MT5Error
+    from mt5bridge.models import TradingAccount
+    from mt5bridge.services import account_snapshot_refresh as refresh
+
+    account = TradingAccount.objects.select_related("server").get(pk=account_id)
+    if account.snapshot_at is not None and account.snapshot_at.timestamp() >= changed_at:
+        return "fresh"
+    try:
+        refresh(account=account)
+    except MT5Error as exc:
+        return f"failed: {exc}"
+    return "refreshed"
 
 
 @shared_task(name="mt5bridge.balance_operation_resolve", **{**RETRYING, "max_retries": 30, "retry_backoff_max": 60})

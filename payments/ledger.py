@@ -2,9 +2,9 @@
 
 `ledger_post` guarantees, in one transaction: the entries balance per currency, each entry's currency is its
 account's, amounts are rounded to the currency's minor unit (never silently: an amount with more precision is an
-error), accounts that may not go negative (client wallets, withdrawal holds) are locked in a fixed order and checked
-after the posting, and a repeated idempotency key returns the first transaction (provided it asked for the same
-entries) instead of posting twice.
+error), accounts that may not go negative (client wallets, withdrawal holds) and that the posting takes from are
+locked in a fixed order and checked before anything is written, and a repeated idempotency key returns the first
+transaction (provided it asked for the same entries) instead of posting twice.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from core.db import DecimalSum
 from core.errors import ApplicationError
@@ -98,36 +99,75 @@ def ledger_post(
     malformed posting; in both cases nothing is written.
     """
     legs = _normalise(legs)
-    with transaction.atomic():
-        existing = LedgerTransaction.objects.filter(idempotency_key=idempotency_key).first()
-        if existing is not None:
-            if not _same_request(existing, legs):
-                raise LedgerError("This idempotency key was already used for different entries.", code="conflict")
-            return existing
-        guarded = sorted({leg.account.pk for leg in legs if leg.account.kind in LedgerAccount.NON_NEGATIVE})
+    # The guarded accounts this posting takes from. One that only receives cannot go below zero through it, and a
+    # concurrent debit that does not see this credit yet only sees less money than there is: no lock, no check.
+    taken: dict[int, Decimal] = defaultdict(Decimal)
+    for leg in legs:
+        if leg.account.kind in LedgerAccount.NON_NEGATIVE:
+            taken[leg.account.pk] += leg.amount
+    guarded = sorted(pk for pk, delta in taken.items() if delta < 0)
+    posted = short = None
+    # No savepoint: nothing in this block raises after writing (funds are checked under the lock before the INSERTs,
+    # and a used idempotency key writes nothing), so a caller's transaction is never left with half a posting.
+    with transaction.atomic(savepoint=False):
         # Fixed lock order (by primary key) so two postings touching the same wallets cannot deadlock.
         list(LedgerAccount.objects.select_for_update().filter(pk__in=guarded).order_by("pk"))
-        try:
-            with transaction.atomic():
-                posted = LedgerTransaction.objects.create(
-                    idempotency_key=idempotency_key, kind=kind, description=description[:255], created_by=created_by
-                )
-        except IntegrityError:
-            # A concurrent posting with the same key won the race; it is the one that counts.
-            existing = LedgerTransaction.objects.get(idempotency_key=idempotency_key)
-            if not _same_request(existing, legs):
-                raise LedgerError(
-                    "This idempotency key was already used for different entries.", code="conflict"
-                ) from None
-            return existing
-        LedgerEntry.objects.bulk_create(
-            LedgerEntry(transaction=posted, account=leg.account, amount=leg.amount, currency=leg.account.currency)
-            for leg in legs
-        )
         for pk in guarded:
             account = next(leg.account for leg in legs if leg.account.pk == pk)
-            if account_balance(account) < 0:
-                raise InsufficientFunds(f"Not enough funds in your {account.currency} wallet.")
+            if account_balance(account) + taken[pk] < 0:
+                short = account
+                break
+        if short is None:
+            posted = _insert_transaction(
+                idempotency_key=idempotency_key, kind=kind, description=description[:255], created_by=created_by
+            )
+            if posted is not None:
+                LedgerEntry.objects.bulk_create(
+                    LedgerEntry(
+                        transaction=posted, account=leg.account, amount=leg.amount, currency=leg.account.currency
+                    )
+                    for leg in legs
+                )
+    if posted is not None:
+        return posted
+    # The key was used already (a repeat, or a concurrent posting that committed first): that one counts, even when
+    # the funds have been spent since.
+    existing = LedgerTransaction.objects.filter(idempotency_key=idempotency_key).first()
+    if existing is None and short is not None:
+        raise InsufficientFunds(f"Not enough funds in your {short.currency} wallet.")
+    if existing is None:  # cannot happen: ON CONFLICT skipped the INSERT only because the key's row exists
+        raise LedgerError("The posting could not be recorded; nothing was written.")
+    if not _same_request(existing, legs):
+        raise LedgerError("This idempotency key was already used for different entries.", code="conflict")
+    return existing
+
+
+def _insert_transaction(*, idempotency_key: str, kind: str, description: str, created_by) -> LedgerTransaction | None:
+    """INSERT the transaction row unless its idempotency key exists: the new row, or None when the key is taken.
+
+    One statement (`ON CONFLICT DO NOTHING RETURNING`, PostgreSQL and SQLite >= 3.35) instead of a lookup plus an
+    INSERT inside a savepoint. A concurrent posting with the same key that has not committed yet makes it wait for
+    that posting's outcome, exactly as the unique index did before.
+    """
+    posted = LedgerTransaction(
+        idempotency_key=idempotency_key, kind=kind, description=description, created_by=created_by,
+        created_at=timezone.now(),
+    )  # fmt: skip
+    meta = LedgerTransaction._meta
+    connection = transaction.get_connection()
+    quote = connection.ops.quote_name
+    fields = [meta.get_field(name) for name in ("idempotency_key", "kind", "description", "created_at", "created_by")]
+    # Built from the model's own table and column names only; the values go as parameters.
+    table, key, pk = quote(meta.db_table), quote(meta.get_field("idempotency_key").column), quote(meta.pk.column)
+    columns, placeholders = ", ".join(quote(f.column) for f in fields), ", ".join(["%s"] * len(fields))
+    sql = f"INSERT INTO {table} ({columns}) VALUES ({placeholders}) ON CONFLICT ({key}) DO NOTHING RETURNING {pk}"  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [f.get_db_prep_save(f.pre_save(posted, add=True), connection) for f in fields])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    posted.pk = row[0]
+    posted._state.adding, posted._state.db = False, connection.alias
     return posted
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from core.errors import RetryableError
-from core.tasks import RETRYING
+from core.tasks import LOW_PRIORITY, RETRYING
 
 
 @shared_task(name="payments.deposit_aml_check", **RETRYING)
@@ -14,7 +14,15 @@ def deposit_aml_check(deposit_id: int) -> int:
     from payments.aml import deposit_fact_window
     from payments.models import Deposit
 
-    return len(aml_evaluate(window=deposit_fact_window(deposit=Deposit.objects.get(pk=deposit_id))))
+    deposit = Deposit.objects.select_related("user").get(pk=deposit_id)
+    return len(aml_evaluate(window=deposit_fact_window(deposit=deposit)))
+
+
+def deposit_aml_check_schedule(deposit_id: int) -> None:
+    """Screen a credited deposit once its transaction commits, behind the money path (core.tasks.LOW_PRIORITY)."""
+    from django.db import transaction
+
+    transaction.on_commit(lambda: deposit_aml_check.apply_async((deposit_id,), priority=LOW_PRIORITY))
 
 
 @shared_task(name="payments.deposits_settle_transfers")

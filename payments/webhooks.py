@@ -42,17 +42,9 @@ def psp_webhook(request: HttpRequest, provider: str) -> JsonResponse:
 
 
 def handle_event(stored) -> str:
-    """Inbox handler (settings.WEBHOOK_HANDLERS): apply a stored PSP event to its deposit, then screen it (AML)."""
-    from django.db import transaction
-
+    """Inbox handler (settings.WEBHOOK_HANDLERS): apply a stored PSP event to its deposit; a credited deposit is
+    screened (AML) after commit, once, on the low-priority path (see `deposit_apply_psp_event`)."""
     from payments.services import deposit_apply_psp_event
-    from payments.tasks import deposit_aml_check
 
     event = provider_for(stored.provider).event_from_payload(stored.payload)
-    outcome = deposit_apply_psp_event(provider=stored.provider, event=event)
-    if outcome == "credited":
-        from payments.models import Deposit
-
-        deposit = Deposit.objects.get(provider=stored.provider, psp_reference=event.reference)
-        transaction.on_commit(lambda: deposit_aml_check.delay(deposit.pk))
-    return outcome
+    return deposit_apply_psp_event(provider=stored.provider, event=event, screen_aml=True)

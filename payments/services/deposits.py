@@ -118,7 +118,7 @@ def _find(provider: str, event: PspEvent) -> Deposit | None:
     """The deposit an event is about: by the checkout reference, else by the PSP's payment id, else by our own id
     echoed in the PSP's metadata (an event about the payment can arrive before the checkout's)."""
     locked = Deposit.objects.select_for_update(of=("self",)).select_related(
-        "trading_account__server", "balance_operation"
+        "user", "trading_account__server", "balance_operation"
     )
     deposit = locked.filter(provider=provider, psp_reference=event.reference).first()
     if deposit is None and event.payment_id:
@@ -161,10 +161,13 @@ def _arrived_differently(deposit: Deposit, event: PspEvent) -> str | None:
     return None
 
 
-def deposit_apply_psp_event(*, provider: str, event: PspEvent) -> str:
+def deposit_apply_psp_event(*, provider: str, event: PspEvent, screen_aml: bool = False) -> str:
     """Apply one verified PSP event. Returns what happened. Safe under duplicates and replays: a deposit is credited
     only from `pending` (the state machine), reversals are unique per PSP refund or dispute id, and every ledger
-    posting has its own idempotency key."""
+    posting has its own idempotency key.
+
+    `screen_aml`: once a deposit is credited, schedule its AML screening after commit (once: crediting happens
+    once), at low priority so it never delays the money's way to MT5."""
     deposit = _find(provider, event)
     if deposit is None:
         return "ignored: no deposit for this payment"
@@ -219,6 +222,10 @@ def deposit_apply_psp_event(*, provider: str, event: PspEvent) -> str:
     if deposit.trading_account_id:
         _send_to_mt5(deposit)
     deposit.save()
+    if screen_aml:
+        from payments.tasks import deposit_aml_check_schedule
+
+        deposit_aml_check_schedule(deposit.pk)
     return "credited"
 
 

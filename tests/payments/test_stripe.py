@@ -187,7 +187,10 @@ def test_a_payment_intent_event_arriving_first_credits_through_our_metadata(clie
     _post_all(client, _event("payment_intent.payment_failed", failed_try, "evt_pi_fail"))
     assert Deposit.objects.get(pk=deposit.pk).state == Deposit.State.PENDING  # the client may try another card
 
-    _post_all(client, _event("payment_intent.succeeded", intent, "evt_pi_ok"), _completed_event(deposit.psp_reference))
+    _post_all(client, _event("payment_intent.succeeded", intent, "evt_pi_ok"))
+    assert Deposit.objects.get(pk=deposit.pk).state == Deposit.State.CREDITED  # found through our metadata
+    assert WebhookEvent.objects.get(event_id="evt_pi_ok").outcome == "credited"
+    _post_all(client, _completed_event(deposit.psp_reference))  # the session's event changes nothing now
 
     credited = Deposit.objects.get(pk=deposit.pk)
     assert credited.state == Deposit.State.CREDITED and credited.psp_payment_id == "pi_3Test0000000001"
