@@ -11,6 +11,7 @@ import pytest
 from django.core import mail
 
 from ib.models import ClientReferral, Commission
+from mt5bridge.models import Deal
 from mt5bridge.services import balance_operation_create, balance_operation_send
 from mt5bridge.tasks import deals_import
 from tests.crm.factories import PASSWORD, ClientFactory
@@ -69,6 +70,11 @@ def test_ib_link_signup_trade_and_statement(browser, live_server, live_server_mt
     client = referral.client
     verify(client, "identity")
     account = open_account(live_server_mt5, user=client)
+    # The session's mock server keeps other tests' deals: import that backlog first, so the figures below are this
+    # trade's alone (and a slow backlog cannot hide a failure).
+    backlog = deals_import()
+    assert not any(str(v).startswith("failed") for v in backlog.values()), backlog
+    started = Deal.objects.order_by("-id").values_list("id", flat=True).first() or 0
     funding = balance_operation_create(account=account, amount="5000", idempotency_key=f"fund:{account.pk}")
     balance_operation_send(operation_id=funding.pk)
     opened = mt5_mock.control(
@@ -77,8 +83,9 @@ def test_ib_link_signup_trade_and_statement(browser, live_server, live_server_mt
     mt5_mock.control("POST", "positions/close", {"position": int(opened["position"])})
 
     # The bridge imports the deals; its signal runs the engine after the import commits.
-    deals_import()
-    row = Commission.objects.get()
+    imported = deals_import()
+    assert imported.get(live_server_mt5.name, 0) > 0, imported
+    row = Commission.objects.get(deal_id__gt=started)
     assert str(row.amount) == "10.00"
 
     # The IB sees the client, the volume and the commission, and the statement explains it.
