@@ -203,22 +203,28 @@ def test_a_reversal_for_a_deposit_never_credited_changes_nothing(client, verifie
     assert json.loads(json.dumps(event.payload))["data"]["status"] == "refunded"
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
-def test_finance_can_simulate_a_sandbox_chargeback_from_the_admin(client, verified, celery_eager, live_server):
-    """The demo door: the admin action makes the sandbox PSP send its signed webhook over HTTP, like a real PSP."""
+def test_finance_can_simulate_a_sandbox_chargeback_from_the_admin(
+    client, verified, monkeypatch, django_capture_on_commit_callbacks
+):
+    """The demo door: the admin action makes the sandbox PSP send its signed webhook (delivered here through the test
+    client rather than over HTTP), exactly what a real PSP would send."""
+    from payments.tasks import sandbox_deliver_webhook
     from tests.crm.factories import make_staff
 
     deposit = _paid_deposit(client, verified, amount="75")
-    SandboxPayment.objects.filter(reference=deposit.psp_reference).update(
-        webhook_url=f"{live_server.url}/webhooks/psp/sandbox/"
-    )
+    sent: list[tuple] = []
+    monkeypatch.setattr(sandbox_deliver_webhook, "delay", lambda *args: sent.append(args))
     staff, _ = make_staff("Finance")
     client.force_login(staff)
-    response = client.post(
-        "/admin/payments/deposit/", {"action": "sandbox_chargeback", "_selected_action": [deposit.pk]}, follow=True
-    )
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            "/admin/payments/deposit/", {"action": "sandbox_chargeback", "_selected_action": [deposit.pk]}, follow=True
+        )
     assert response.status_code == 200
-    for event in WebhookEvent.objects.filter(status=WebhookEvent.Status.RECEIVED):
-        webhook_process(event_id=event.pk)
+    assert "dispute dp_" in response.content.decode()
+    ((reference, news),) = sent
+    assert (reference, news["status"], news["amount"]) == (deposit.psp_reference, "charged_back", "75.00")
+
+    _deliver(client, event_body(SandboxPayment.objects.get(reference=reference), news))
     assert Deposit.objects.get(pk=deposit.pk).state == Deposit.State.CHARGED_BACK
     assert account_balance(client_wallet(user=verified, currency="USD")) == 0
