@@ -308,6 +308,6 @@ def deposit_confirm_wire(*, deposit: Deposit, actor) -> str:
         occurred_at=timezone.now(), payload={"confirmed_by": actor.pk},
     )  # fmt: skip
     with transaction.atomic():
-        outcome = deposit_apply_psp_event(provider="wire", event=event)
+        outcome = deposit_apply_psp_event(provider="wire", event=event, screen_aml=True)
     logger.info("wire deposit %s confirmed by %s: %s", deposit.pk, actor.pk, outcome)
     return outcome

@@ -73,7 +73,7 @@ def reconcile_psp(*, provider: str, since: datetime | None = None, until: dateti
                 occurred_at=timezone.now(), payload={},
             )  # fmt: skip
             with transaction.atomic():
-                outcome = deposit_apply_psp_event(provider=provider, event=event)
+                outcome = deposit_apply_psp_event(provider=provider, event=event, screen_aml=True)
             mended += outcome == "credited"
             items.append(
                 {

@@ -239,3 +239,17 @@ def test_a_bank_wire_is_credited_when_finance_confirms_it(client, verified):
     assert Deposit.objects.get().state == Deposit.State.CREDITED
     assert account_balance(client_wallet(user=verified, currency="USD")) == Decimal("500.00")
     assert ledger_is_balanced()
+
+
+def test_a_confirmed_wire_is_screened_by_the_aml_rules_once(verified, monkeypatch, django_capture_on_commit_callbacks):
+    from payments.services.deposits import deposit_confirm_wire
+    from tests.crm.factories import make_staff
+
+    screened: list = []
+    monkeypatch.setattr(deposit_aml_check, "apply_async", lambda args, **options: screened.append(args))
+    deposit = deposit_create(user=verified, amount="500", currency="USD", provider="wire", base_url=BASE)
+    finance, _ = make_staff("Finance")
+    with django_capture_on_commit_callbacks(execute=True):
+        assert deposit_confirm_wire(deposit=deposit, actor=finance) == "credited"
+        assert deposit_confirm_wire(deposit=deposit, actor=finance).startswith("ignored")
+    assert screened == [(deposit.pk,)]
