@@ -63,6 +63,7 @@ def celery_eager(settings):
     """Run Celery tasks inline for this test only."""
     from brokerage.celery import app
 
+    app.set_current()  # shared tasks resolve through the current app; make sure it is the project's
     app.conf.task_always_eager = True
     app.conf.task_eager_propagates = True
     yield app

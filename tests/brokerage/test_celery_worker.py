@@ -61,7 +61,8 @@ def test_worker_process_runs_a_task_from_redis_and_writes_the_database(postgres,
         text=True,
     )
     try:
-        sender = Celery(broker=redis_url)
+        # Not the current app: shared tasks anywhere else in this process would follow it and skip eager mode.
+        sender = Celery(broker=redis_url, set_as_current=False)
         sender.send_task("crm.sessions_clear_expired", queue=queue)
 
         deadline = time.monotonic() + 60

@@ -92,7 +92,8 @@ def test_two_thousand_operations_reach_mt5_exactly_once(postgres, redis_url, tmp
         redis_url = redis_url.rsplit("/", 1)[0] + "/14"
         redis.Redis.from_url(redis_url).flushdb()
         queue = "mt5"
-        sender = Celery(broker=redis_url)
+        # Not the current app: shared tasks anywhere else in this process would follow it and skip eager mode.
+        sender = Celery(broker=redis_url, set_as_current=False)
         workers = [_worker(queue, redis_url, tmp_path, f"chaos{i}") for i in range(2)]
         started = time.monotonic()
         for operation in operations:
