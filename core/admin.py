@@ -8,6 +8,20 @@ from core.models import WebhookEvent, WebhookRejection
 from core.webhooks import webhook_replay
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Imported, machine-written or append-only records: staff look, never add, edit or delete here (actions that
+    call services are the only doors that change them)."""
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
 @admin.register(WebhookEvent)
 class WebhookEventAdmin(admin.ModelAdmin):
     list_display = ("created_at", "source", "provider", "event_type", "status", "outcome", "attempts")

@@ -8,6 +8,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 
+from core.admin import ReadOnlyAdmin
 from core.errors import ApplicationError
 from ib import selectors
 from ib.models import (
@@ -38,17 +39,6 @@ from ib.services import (
     ib_set_parent,
     ib_suspend,
 )
-
-
-class ReadOnly(admin.ModelAdmin):
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 def _each(modeladmin, request, queryset, action, done: str) -> None:
@@ -236,7 +226,7 @@ class ClientReferralAdmin(admin.ModelAdmin):
 
 
 @admin.register(AttributionEvent)
-class AttributionEventAdmin(ReadOnly):
+class AttributionEventAdmin(ReadOnlyAdmin):
     list_display = ("created_at", "client", "from_ib", "to_ib", "source", "reason", "actor")
     list_filter = ("source",)
     search_fields = ("client__email",)
@@ -244,7 +234,7 @@ class AttributionEventAdmin(ReadOnly):
 
 
 @admin.register(AttributionConflict)
-class AttributionConflictAdmin(ReadOnly):
+class AttributionConflictAdmin(ReadOnlyAdmin):
     list_display = ("created_at", "client", "current_ib", "claimant_ib", "reason", "state", "resolved_by")
     list_filter = ("state",)
     search_fields = ("client__email",)
@@ -273,14 +263,14 @@ class AttributionConflictAdmin(ReadOnly):
 
 
 @admin.register(ReferralLink)
-class ReferralLinkAdmin(ReadOnly):
+class ReferralLinkAdmin(ReadOnlyAdmin):
     list_display = ("code", "ib", "campaign", "landing_path", "created_at")
     search_fields = ("code", "ib__referral_code", "campaign")
     list_select_related = ("ib",)
 
 
 @admin.register(ReferralClick)
-class ReferralClickAdmin(ReadOnly):
+class ReferralClickAdmin(ReadOnlyAdmin):
     list_display = ("created_at", "link", "utm_source", "utm_medium", "utm_campaign", "ip_hash")
     list_filter = ("utm_source",)
     search_fields = ("link__code", "ip_hash")
@@ -288,7 +278,7 @@ class ReferralClickAdmin(ReadOnly):
 
 
 @admin.register(Commission)
-class CommissionAdmin(ReadOnly):
+class CommissionAdmin(ReadOnlyAdmin):
     list_display = (
         "deal_time",
         "ib",
@@ -370,7 +360,7 @@ class CommissionAdjustmentAdmin(admin.ModelAdmin):
 
 
 @admin.register(CommissionPayout)
-class CommissionPayoutAdmin(ReadOnly):
+class CommissionPayoutAdmin(ReadOnlyAdmin):
     list_display = (
         "created_at",
         "ib",
@@ -388,7 +378,7 @@ class CommissionPayoutAdmin(ReadOnly):
 
 
 @admin.register(CommissionRun)
-class CommissionRunAdmin(ReadOnly):
+class CommissionRunAdmin(ReadOnlyAdmin):
     list_display = (
         "started_at",
         "trigger",

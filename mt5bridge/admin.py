@@ -9,6 +9,7 @@ from django.contrib import admin, messages
 from django.utils import timezone
 from django.utils.html import format_html
 
+from core.admin import ReadOnlyAdmin
 from core.errors import ApplicationError, RetryableError
 from mt5bridge.manager_api import MT5Error
 from mt5bridge.models import BalanceOperation, Deal, PositionSnapshot, TradeServer, TradingAccount, TradingGroup
@@ -19,19 +20,6 @@ from mt5bridge.services import (
     trade_server_ping,
     trade_server_sync_groups,
 )
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Imported or machine-written records: staff look, never edit."""
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(TradeServer)

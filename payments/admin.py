@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 
+from core.admin import ReadOnlyAdmin
 from core.db import DecimalSum
 from core.errors import ApplicationError
 from payments.models import (
@@ -23,17 +24,6 @@ from payments.services.adjustments import adjustment_approve, adjustment_propose
 from payments.services.deposits import deposit_confirm_wire
 
 
-class ReadOnly(admin.ModelAdmin):
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-
 class EntryInline(admin.TabularInline):
     model = LedgerEntry
     extra = 0
@@ -46,7 +36,7 @@ class EntryInline(admin.TabularInline):
 
 
 @admin.register(LedgerAccount)
-class LedgerAccountAdmin(ReadOnly):
+class LedgerAccountAdmin(ReadOnlyAdmin):
     list_display = ("__str__", "kind", "currency", "user", "key", "balance")
     list_filter = ("kind", "currency")
     search_fields = ("user__email", "key")
@@ -61,7 +51,7 @@ class LedgerAccountAdmin(ReadOnly):
 
 
 @admin.register(LedgerTransaction)
-class LedgerTransactionAdmin(ReadOnly):
+class LedgerTransactionAdmin(ReadOnlyAdmin):
     list_display = ("created_at", "kind", "description", "idempotency_key", "created_by")
     list_filter = ("kind",)
     search_fields = ("idempotency_key", "description")
@@ -81,7 +71,7 @@ class DepositReversalInline(admin.TabularInline):
 
 
 @admin.register(Deposit)
-class DepositAdmin(ReadOnly):
+class DepositAdmin(ReadOnlyAdmin):
     actions = ["confirm_wire", "sandbox_refund", "sandbox_chargeback"]
 
     def has_change_permission(self, request, obj=None) -> bool:
@@ -139,7 +129,7 @@ class DepositAdmin(ReadOnly):
 
 
 @admin.register(DepositReversal)
-class DepositReversalAdmin(ReadOnly):
+class DepositReversalAdmin(ReadOnlyAdmin):
     """Refunds made at the PSP, chargebacks and won disputes: created by PSP events only, never edited."""
 
     list_display = ("id", "created_at", "deposit", "kind", "psp_reference", "amount", "currency", "from_wallet",
@@ -151,7 +141,7 @@ class DepositReversalAdmin(ReadOnly):
 
 
 @admin.register(Withdrawal)
-class WithdrawalAdmin(ReadOnly):
+class WithdrawalAdmin(ReadOnlyAdmin):
     """The approval queue: filter on *Awaiting approval*; approving twice by two different people approves."""
 
     list_display = ("id", "created_at", "user", "amount", "currency", "method", "state", "first_approver",
@@ -188,7 +178,7 @@ class WithdrawalAdmin(ReadOnly):
 
 
 @admin.register(Transfer)
-class TransferAdmin(ReadOnly):
+class TransferAdmin(ReadOnlyAdmin):
     list_display = ("id", "created_at", "user", "direction", "trading_account", "amount", "currency", "state")
     list_filter = ("state", "direction", "currency")
     search_fields = ("user__email",)
@@ -196,7 +186,7 @@ class TransferAdmin(ReadOnly):
 
 
 @admin.register(ReconciliationReport)
-class ReconciliationReportAdmin(ReadOnly):
+class ReconciliationReportAdmin(ReadOnlyAdmin):
     list_display = ("started_at", "kind", "scope", "checked", "mended", "discrepancies", "created_by")
     list_filter = ("kind", "scope")
     readonly_fields = ("kind", "scope", "started_at", "checked", "mended", "discrepancies", "created_by", "items")
