@@ -38,6 +38,7 @@ from ib.services import (
     ib_reject,
     ib_set_parent,
     ib_suspend,
+    ib_terms_update,
 )
 
 
@@ -99,12 +100,13 @@ class IntroducingBrokerAdmin(admin.ModelAdmin):
             except ApplicationError as exc:
                 self.message_user(request, exc.message, messages.ERROR)
                 obj.parent_id = IntroducingBroker.objects.get(pk=obj.pk).parent_id
-        IntroducingBroker.objects.filter(pk=obj.pk).update(
-            plan=obj.plan,
-            payout_schedule=obj.payout_schedule,
-            review_window_days=obj.review_window_days,
-            mask_client_emails=obj.mask_client_emails,
-        )
+        try:
+            ib_terms_update(
+                ib=obj, actor=request.user, plan=obj.plan, payout_schedule=obj.payout_schedule,
+                review_window_days=obj.review_window_days, mask_client_emails=obj.mask_client_emails,
+            )  # fmt: skip
+        except ApplicationError as exc:
+            self.message_user(request, exc.message, messages.ERROR)
 
     @admin.action(description="Approve (needs a plan)", permissions=["approve"])
     def approve(self, request, queryset) -> None:

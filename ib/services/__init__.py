@@ -12,7 +12,15 @@ from ib.services.attribution import (
     referral_link_create,
 )
 from ib.services.engine import commissions_run, cpa_run
-from ib.services.hierarchy import ib_apply, ib_approve, ib_reinstate, ib_reject, ib_set_parent, ib_suspend
+from ib.services.hierarchy import (
+    ib_apply,
+    ib_approve,
+    ib_reinstate,
+    ib_reject,
+    ib_set_parent,
+    ib_suspend,
+    ib_terms_update,
+)
 from ib.services.payouts import commission_adjust, ib_payout_release, payouts_release_due
 from ib.services.plans import plan_rule_add
 
@@ -33,6 +41,7 @@ __all__ = [
     "ib_reject",
     "ib_set_parent",
     "ib_suspend",
+    "ib_terms_update",
     "payouts_release_due",
     "plan_rule_add",
     "referral_click_record",

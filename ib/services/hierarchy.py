@@ -124,3 +124,25 @@ def ib_set_parent(*, ib: IntroducingBroker, parent: IntroducingBroker | None, ac
         IntroducingBroker.objects.filter(pk=ib.pk).update(parent=parent, updated_at=timezone.now())
         ib.parent = parent
         return ib
+
+
+def ib_terms_update(
+    *, ib: IntroducingBroker, actor, plan: CommissionPlan | None, payout_schedule: str, review_window_days: int,
+    mask_client_emails: bool,
+) -> IntroducingBroker:  # fmt: skip
+    """Staff change an IB's commercial terms: its plan, payout schedule, review window and email masking. The
+    state and the upline have their own use cases (transitions, `ib_set_parent`)."""
+    if actor is not None and not actor.has_perm("ib.change_introducingbroker"):
+        raise ApplicationError("You may not change IB terms.", code="permission")
+    if payout_schedule not in IntroducingBroker.PayoutSchedule.values:
+        raise ApplicationError("Choose a payout schedule.")
+    if review_window_days < 0:
+        raise ApplicationError("A review window cannot be negative.")
+    with transaction.atomic():
+        IntroducingBroker.objects.filter(pk=ib.pk).update(
+            plan=plan, payout_schedule=payout_schedule, review_window_days=review_window_days,
+            mask_client_emails=mask_client_emails, updated_at=timezone.now(),
+        )  # fmt: skip
+    ib.plan, ib.payout_schedule = plan, payout_schedule
+    ib.review_window_days, ib.mask_client_emails = review_window_days, mask_client_emails
+    return ib

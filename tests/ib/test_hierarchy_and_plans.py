@@ -164,3 +164,27 @@ def test_tiers_of_one_rule_are_not_an_overlap():
         plan=plan, kind="rebate_per_lot", rate="6", symbol_group=group("fx_majors"), min_monthly_lots=Decimal("100")
     )
     assert plan.rules.count() == 2
+
+
+def test_staff_change_an_ibs_terms_through_the_service_only_with_the_permission():
+    from core.errors import ApplicationError
+    from crm import roles
+    from ib.models import IntroducingBroker
+    from ib.services import ib_terms_update
+    from tests.crm.factories import ClientFactory, make_staff
+    from tests.ib.factories import make_ib, rebate_plan
+
+    ib, plan = make_ib(plan=rebate_plan("5")), rebate_plan("6")
+    manager, _ = make_staff(roles.IB_MANAGER)
+    with pytest.raises(ApplicationError, match="may not change IB terms"):
+        ib_terms_update(ib=ib, actor=ClientFactory(), plan=plan, payout_schedule="daily", review_window_days=3,
+                        mask_client_emails=True)  # fmt: skip
+    with pytest.raises(ApplicationError, match="payout schedule"):
+        ib_terms_update(ib=ib, actor=manager, plan=plan, payout_schedule="hourly", review_window_days=3,
+                        mask_client_emails=True)  # fmt: skip
+    ib_terms_update(ib=ib, actor=manager, plan=plan, payout_schedule="daily", review_window_days=3,
+                    mask_client_emails=True)  # fmt: skip
+    saved = IntroducingBroker.objects.get(pk=ib.pk)
+    assert (saved.plan_id, saved.payout_schedule, saved.review_window_days, saved.mask_client_emails) == (
+        plan.pk, "daily", 3, True,
+    )  # fmt: skip
