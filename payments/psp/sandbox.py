@@ -94,14 +94,18 @@ class SandboxProvider:
         with transaction.atomic():
             payment = SandboxPayment.objects.select_for_update().get(reference=reference)
             refund_id = f"rfd_{hashlib.sha256(idempotency_key.encode()).hexdigest()[:16]}"
-            if refund_id in payment.refund_ids:
-                return refund_id
-            if payment.status != SandboxPayment.Status.SUCCEEDED or payment.refunded + amount > payment.amount:
-                raise ValueError("refund exceeds the captured amount")
-            payment.refunded += amount
-            payment.refund_ids = [*payment.refund_ids, refund_id]
-            payment.save()
+            if refund_id not in payment.refund_ids:
+                _record_refund(payment, refund_id, amount)
         return refund_id
+
+
+def _record_refund(payment: SandboxPayment, refund_id: str, amount: Decimal) -> None:
+    """The sandbox PSP's own bookkeeping of a refund (the caller holds the payment's row lock)."""
+    if payment.status != SandboxPayment.Status.SUCCEEDED or payment.refunded + amount > payment.amount:
+        raise ValueError("refund exceeds the captured amount")
+    payment.refunded += amount
+    payment.refund_ids = [*payment.refund_ids, refund_id]
+    payment.save()
 
 
 def event_body(payment: SandboxPayment, news: dict | None = None) -> bytes:
@@ -129,11 +133,7 @@ def sandbox_refund_at_psp(*, reference: str, amount: Decimal) -> str:
     with transaction.atomic():
         payment = SandboxPayment.objects.select_for_update().get(reference=reference)
         refund_id = f"rfd_console_{secrets.token_hex(6)}"
-        if payment.status != SandboxPayment.Status.SUCCEEDED or payment.refunded + amount > payment.amount:
-            raise ValueError("refund exceeds the captured amount")
-        payment.refunded += amount
-        payment.refund_ids = [*payment.refund_ids, refund_id]
-        payment.save()
+        _record_refund(payment, refund_id, amount)
         news = {"status": "refunded", "refund_id": refund_id, "refund_amount": str(amount)}
         transaction.on_commit(lambda: sandbox_deliver_webhook.delay(reference, news))
     return refund_id
