@@ -117,7 +117,7 @@ def build_network(clients: int):
     now = timezone.now()
     ClientReferral.objects.bulk_create(
         [
-            ClientReferral(client=u, ib=ibs[n % len(ibs)], source="staff", attributed_at=now)
+            ClientReferral(client=u, ib=ibs[n % len(ibs)], source="staff", attributed_at=now, after_deal_id=0)
             for n, u in enumerate(users)
         ],
         batch_size=2000,

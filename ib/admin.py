@@ -7,6 +7,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
+from django.utils.html import format_html, format_html_join
 
 from core.admin import ReadOnlyAdmin
 from core.errors import ApplicationError
@@ -18,6 +19,7 @@ from ib.models import (
     ClientReferral,
     Commission,
     CommissionAdjustment,
+    CommissionBatch,
     CommissionPayout,
     CommissionPlan,
     CommissionRule,
@@ -40,6 +42,7 @@ from ib.services import (
     ib_suspend,
     ib_terms_update,
 )
+from ib.services.engine import commissions_audit
 
 
 def _each(modeladmin, request, queryset, action, done: str) -> None:
@@ -279,6 +282,9 @@ class ReferralClickAdmin(ReadOnlyAdmin):
     list_select_related = ("link",)
 
 
+LINES_SHOWN = 200
+
+
 @admin.register(Commission)
 class CommissionAdmin(ReadOnlyAdmin):
     list_display = (
@@ -287,8 +293,10 @@ class CommissionAdmin(ReadOnlyAdmin):
         "level",
         "kind",
         "status",
-        "deal",
+        "day",
+        "direct_ib",
         "symbol",
+        "deals",
         "lots",
         "rate",
         "amount",
@@ -298,12 +306,21 @@ class CommissionAdmin(ReadOnlyAdmin):
     list_filter = ("kind", "status", "currency")
     search_fields = ("ib__referral_code", "symbol")
     list_select_related = ("ib", "rule", "rule__symbol_group", "direct_ib")
-    readonly_fields = ("explanation",)
+    readonly_fields = ("explanation", "deal_lines")
     show_full_result_count = False
 
     @admin.display(description="Explanation")
     def explanation(self, obj: Commission) -> str:
         return selectors.explain(obj)
+
+    @admin.display(description="Deal lines (derived from the deals, as the engine summed them)")
+    def deal_lines(self, obj: Commission) -> str:
+        lines = selectors.commission_lines(row=obj, limit=LINES_SHOWN)
+        if not lines:
+            return "-"
+        items = format_html_join("", "<li>{}</li>", ((selectors.explain(line),) for line in lines))
+        more = f" (the first {LINES_SHOWN} of {obj.deals})" if obj.deals > LINES_SHOWN else ""
+        return format_html("<ol>{}</ol>{}", items, more)
 
 
 class AdjustmentForm(forms.ModelForm):
@@ -393,3 +410,22 @@ class CommissionRunAdmin(ReadOnlyAdmin):
         "finished_at",
     )
     list_filter = ("state", "trigger")
+
+
+@admin.register(CommissionBatch)
+class CommissionBatchAdmin(ReadOnlyAdmin):
+    """The deal-id ranges the engine computed, each once; the audit recounts a batch against the deals."""
+
+    list_display = ("lo", "hi", "deals", "lines", "run", "created_at")
+    readonly_fields = ("audit",)
+    show_full_result_count = False
+
+    @admin.display(description="Audit (recounted now)")
+    def audit(self, obj: CommissionBatch) -> str:
+        figures = commissions_audit(batch=obj)
+        same = figures["deals_then"] == figures["deals_now"] and figures["lines_recorded"] == figures["lines_now"]
+        verdict = "consistent" if same else "DIFFERS: a deal committed late under an id this batch had passed"
+        return (
+            f"closing deals of attributed clients: {figures['deals_then']} then, {figures['deals_now']} now; "
+            f"lines: {figures['lines_recorded']} recorded, {figures['lines_now']} in its rows; {verdict}"
+        )

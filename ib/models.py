@@ -1,8 +1,11 @@
 """The IB program's data: introducing brokers and their hierarchy, referral links and clicks, plans, commissions.
 
 Hierarchy: an adjacency list (`IntroducingBroker.parent`) read with recursive CTEs (`ib.selectors`), never a Python
-loop per level. Commissions are written by the engine (`ib.services.engine`) in set-based SQL; every row carries
-what it needs to explain itself (deal, opening deal, symbol, lots, hold time, rule, rates, level, sub-IB).
+loop per level. Commissions are written by the engine (`ib.services.engine`) in set-based SQL, one `Commission` per
+(batch, IB, level, sub-IB, symbol, broker day, status): the rule and the rates it applied, the lots and deals it
+covers and what they earned. The statement's per-deal lines are derived from those rows and the immutable deals
+(`ib.selectors.commission_lines`), by the same SQL expressions the engine summed, so every line adds up to the
+cent; `ClientReferral.after_deal_id` and `ReferralSpan` make "whose client was this deal" a fixed fact.
 Amounts are stored in integer minor units of their currency (`amount_minor`), so SQLite stays exact too.
 """
 
@@ -264,7 +267,11 @@ class ReferralClick(models.Model):
 
 
 class ClientReferral(TimeStampedModel):
-    """One IB per client. Reassignments by staff keep the reason in `AttributionEvent`."""
+    """One IB per client. Reassignments by staff keep the reason in `AttributionEvent`.
+
+    The referral earns on the client's deals imported after it was made: deal ids above `after_deal_id` (the
+    highest deal id when it was created; on reassignment the previous IB keeps the deals up to then as a
+    `ReferralSpan`). Deal ids only grow, so which IB a deal belongs to never changes once it is imported."""
 
     class Source(models.TextChoices):
         SIGNUP_CODE = "signup_code", "Signup code"
@@ -278,6 +285,9 @@ class ClientReferral(TimeStampedModel):
     click = models.ForeignKey(ReferralClick, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     attributed_at = models.DateTimeField()
     reassigned_reason = models.CharField(max_length=255, blank=True)
+    after_deal_id = models.BigIntegerField(
+        null=True, blank=True, help_text="Earns on the client's deals with a higher id (set when created)."
+    )
 
     class Meta:
         ordering = ["-attributed_at"]
@@ -285,6 +295,36 @@ class ClientReferral(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"{self.client} -> {self.ib.referral_code}"
+
+    def save(self, *args, **kwargs) -> None:
+        if self.after_deal_id is None:
+            self.after_deal_id = last_deal_id()
+        super().save(*args, **kwargs)
+
+
+def last_deal_id() -> int:
+    """The highest deal id imported so far: a referral made now earns on deals imported after it."""
+    from mt5bridge.models import Deal
+
+    return Deal.objects.order_by("-id").values_list("id", flat=True).first() or 0
+
+
+class ReferralSpan(models.Model):
+    """A past attribution: the client's deals with ids in (after_deal_id, until_deal_id] belong to `ib`.
+    Written when staff reassign a client; never updated."""
+
+    client = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    ib = models.ForeignKey(IntroducingBroker, on_delete=models.PROTECT, related_name="+")
+    after_deal_id = models.BigIntegerField()
+    until_deal_id = models.BigIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["client_id", "after_deal_id"]
+        indexes = [models.Index(fields=["ib"], name="ib_span_ib")]
+
+    def __str__(self) -> str:
+        return f"{self.client_id} -> {self.ib_id} for deals ({self.after_deal_id}, {self.until_deal_id}]"
 
 
 class AttributionEvent(models.Model):
@@ -400,6 +440,27 @@ class CommissionRun(models.Model):
         return f"run {self.pk} ({self.trigger}, {self.state})"
 
 
+class CommissionBatch(models.Model):
+    """Deals with ids in (lo, hi] were computed once, together: their commissions are the rows of this batch.
+    Batches never overlap (the engine computes only ranges no batch covers), which is what makes a deal earn
+    once per (IB, level) however often the engine runs."""
+
+    lo = models.BigIntegerField(unique=True)
+    hi = models.BigIntegerField()
+    run = models.ForeignKey(CommissionRun, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    deals = models.PositiveIntegerField(default=0, help_text="Closing deals of attributed clients in the range.")
+    lines = models.BigIntegerField(default=0, help_text="Commission lines: (deal, IB, level).")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-lo"]
+        verbose_name_plural = "commission batches"
+        constraints = [models.CheckConstraint(condition=Q(hi__gt=models.F("lo")), name="ib_batch_not_empty")]
+
+    def __str__(self) -> str:
+        return f"deals {self.lo + 1}-{self.hi}"
+
+
 class CommissionPayout(TimeStampedModel):
     """Accrued commissions released to the IB's wallet: IB payable -> wallet, one ledger transaction."""
 
@@ -428,12 +489,15 @@ class CommissionPayout(TimeStampedModel):
 
 
 class Commission(models.Model):
-    """What one IB earned, at one level, from one deal (or a qualified first deposit, or a staff adjustment).
+    """What one IB earned at one level: from a batch's deals of one sub-IB's clients in one symbol on one broker
+    day (with the rule and rates applied, the lots and the number of deals), or from a qualified first deposit
+    (CPA), or a staff adjustment.
 
-    Written by the engine's INSERT ... SELECT ... ON CONFLICT DO NOTHING; unique per (deal, IB, level), so a deal
-    imported twice or a re-run after a crash earns once. The foreign keys the engine writes in bulk carry no
-    database constraint (each would cost a lookup per inserted row): the engine joins every referenced row in the
-    same statement, and deals, IBs and rules are never deleted (PROTECT everywhere else).
+    The engine writes these rows in one INSERT ... SELECT ... GROUP BY per batch; a row of kind rebate, spread
+    share or commission share is the exact sum of its per-deal lines, rounded to the cent line by line, which
+    `ib.selectors.commission_lines` derives again for the statement. The foreign keys the engine writes in bulk
+    carry no database constraint (each would cost a lookup per inserted row): the engine joins every referenced
+    row in the same statement, and IBs and rules are never deleted (PROTECT everywhere else).
     """
 
     class Kind(models.TextChoices):
@@ -448,6 +512,9 @@ class Commission(models.Model):
         SHORT_HOLD = "short_hold", "Held below the minimum time"
         CURRENCY = "currency", "Account currency differs from the plan's"
 
+    batch = models.ForeignKey(
+        CommissionBatch, on_delete=models.PROTECT, db_constraint=False, null=True, blank=True, related_name="rows"
+    )
     ib = models.ForeignKey(
         IntroducingBroker, on_delete=models.DO_NOTHING, db_constraint=False, db_index=False, related_name="+"
     )
@@ -461,7 +528,7 @@ class Commission(models.Model):
         db_index=False,
         null=True,
         related_name="+",
-        help_text="The IB the client belongs to (the sub-IB an override comes through).",
+        help_text="The IB the clients belong to (the sub-IB an override comes through).",
     )
     client = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -470,17 +537,15 @@ class Commission(models.Model):
         db_index=False,
         null=True,
         related_name="+",
+        help_text="CPA: the client whose deposit qualified.",
     )
-    deal = models.ForeignKey(
-        "mt5bridge.Deal", on_delete=models.DO_NOTHING, db_constraint=False, db_index=False, null=True, related_name="+"
-    )
-    open_deal = models.ForeignKey(
-        "mt5bridge.Deal", on_delete=models.DO_NOTHING, db_constraint=False, db_index=False, null=True, related_name="+"
-    )
-    deal_time = models.DateTimeField(help_text="When the position closed (CPA: when qualified; adjustment: made).")
+    deal_time = models.DateTimeField(help_text="The first deal's time (CPA: when qualified; adjustment: made).")
+    last_deal_time = models.DateTimeField(null=True, blank=True, help_text="The last deal's time.")
+    day = models.DateField(null=True, blank=True, help_text="The broker's trading day of the deals.")
+    tier_month = models.CharField(max_length=7, blank=True, help_text="The month whose volume tier applied.")
     symbol = models.CharField(max_length=32, blank=True)
+    deals = models.PositiveIntegerField(default=0, help_text="Deals summed in this row.")
     lots = models.DecimalField(**LOTS, default=Decimal("0"))
-    hold_seconds = models.BigIntegerField(null=True, blank=True)
     min_hold_seconds = models.PositiveIntegerField(default=0)
     rule = models.ForeignKey(
         CommissionRule, on_delete=models.DO_NOTHING, db_constraint=False, db_index=False, null=True, related_name="+"
@@ -493,7 +558,7 @@ class Commission(models.Model):
         decimal_places=4,
         null=True,
         blank=True,
-        help_text="Spread share: markup per lot; commission share: the broker's commission on the deal.",
+        help_text="Spread share: markup per lot; commission share: commissions summed; CPA: the deposit.",
     )
     amount_minor = models.BigIntegerField(help_text="In minor units of the currency (cents for USD).")
     currency = models.CharField(max_length=8)
@@ -511,7 +576,11 @@ class Commission(models.Model):
     class Meta:
         ordering = ["-deal_time", "-id"]
         constraints = [
-            models.UniqueConstraint(fields=["deal", "ib", "level"], name="ib_commission_once_per_deal"),
+            models.UniqueConstraint(
+                fields=["batch", "ib", "level", "direct_ib", "symbol", "day", "tier_month", "status"],
+                condition=Q(batch__isnull=False),
+                name="ib_commission_once_per_batch",
+            ),
             models.UniqueConstraint(
                 fields=["client", "ib", "level"], condition=Q(kind="cpa"), name="ib_commission_cpa_once"
             ),

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from django.db import connection
 from django.db.models import Count, Q, QuerySet, Sum
-from django.db.models.functions import TruncDate
+from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
 from core.db import DecimalSum
@@ -143,7 +143,7 @@ class Totals:
 # Lots that count towards an IB's commissionable volume: a position held below the minimum time is explained by a
 # zero row at the client's own IB only (uplines whose minimum it also misses have no row), so it counts at no level.
 HELD_TOO_SHORT = Q(status=Commission.Status.SHORT_HOLD)
-COMMISSIONABLE_DEALS = Q(deal__isnull=False) & ~HELD_TOO_SHORT
+COMMISSIONABLE_DEALS = Q(batch__isnull=False) & ~HELD_TOO_SHORT
 
 
 def ib_totals(*, ib: IntroducingBroker, since=None) -> list[Totals]:
@@ -185,9 +185,9 @@ def ib_daily_series(*, ib: IntroducingBroker, days: int = 30) -> dict:
     """Lots and commission per day over the last `days` days (one currency per series), for the charts."""
     start = (timezone.now() - timedelta(days=days - 1)).date()
     rows = (
-        Commission.objects.filter(ib=ib, deal_time__date__gte=start)
-        .annotate(day=TruncDate("deal_time"))
-        .values("day", "currency")
+        Commission.objects.filter(ib=ib, deal_time__date__gte=start - timedelta(days=1))
+        .annotate(on=Coalesce("day", TruncDate("deal_time")))
+        .values("on", "currency")
         .annotate(lots=DecimalSum("lots", filter=COMMISSIONABLE_DEALS), amount=Sum("amount_minor"))
         .order_by("day")
     )
@@ -195,7 +195,7 @@ def ib_daily_series(*, ib: IntroducingBroker, days: int = 30) -> dict:
     lots = dict.fromkeys(labels, Decimal("0"))
     amounts: dict[str, dict[str, Decimal]] = defaultdict(lambda: dict.fromkeys(labels, Decimal("0")))
     for row in rows:
-        day = row["day"].isoformat()
+        day = row["on"].isoformat()
         if day not in lots:
             continue
         lots[day] += row["lots"] or Decimal("0")
@@ -218,18 +218,26 @@ class ClientRow:
 
 
 def ib_direct_clients(*, ib: IntroducingBroker, limit: int = 200) -> list[ClientRow]:
-    """The IB's own clients with the volume and commission it earned from each. Two queries."""
+    """The IB's own clients with the volume and commission it earned from each (their lines at level 0, derived
+    from the stored rows). Two queries."""
+    from ib.services.engine import lines_sql
+
     referrals = list(ClientReferral.objects.filter(ib=ib).select_related("client").order_by("-attributed_at")[:limit])
     ids = [r.client_id for r in referrals]
     figures: dict[int, dict] = defaultdict(lambda: {"lots": Decimal("0"), "earned": {}})
-    for row in (
-        Commission.objects.filter(ib=ib, level=0, client_id__in=ids)
-        .values("client_id", "currency")
-        .annotate(lots=DecimalSum("lots"), amount=Sum("amount_minor"))
-    ):
-        entry = figures[row["client_id"]]
-        entry["lots"] += row["lots"] or Decimal("0")
-        entry["earned"][row["currency"]] = money_from_minor(row["amount"], row["currency"])
+    if ids:
+        marks = ", ".join(["%s"] * len(ids))
+        sql = lines_sql(rows_where="c.ib_id = %s AND c.level = 0", lines_where=f"AND s.client_id IN ({marks})")
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT l.client_id, c.currency, SUM(l.volume), SUM(l.amount) FROM ({sql}) l "
+                "JOIN ib_commission c ON c.id = l.row_id GROUP BY l.client_id, c.currency",
+                [ib.pk, *ids],
+            )
+            for client_id, currency, lots, amount in cursor.fetchall():
+                entry = figures[client_id]
+                entry["lots"] += Decimal(str(lots or 0)).quantize(Decimal("0.01"))
+                entry["earned"][currency] = money_from_minor(amount, currency)
     return [
         ClientRow(
             client_id=r.client_id,
@@ -300,15 +308,154 @@ def ib_sub_ib(*, ib: IntroducingBroker, sub_ib_id: int) -> IntroducingBroker | N
     return IntroducingBroker.objects.select_related("user").get(pk=sub_ib_id)
 
 
-def ib_statement(*, ib: IntroducingBroker, month: str | None = None, client_id: int | None = None) -> QuerySet:
-    """The IB's own commission rows, newest first; filtered by month (YYYY-MM) and one of its clients."""
-    rows = Commission.objects.filter(ib=ib).select_related("rule", "rule__symbol_group", "client", "direct_ib")
-    if month:
-        year, mon = (int(part) for part in month.split("-"))
-        rows = rows.filter(deal_time__year=year, deal_time__month=mon)
-    if client_id:
-        rows = rows.filter(client_id=client_id)
-    return rows.order_by("-deal_time", "-id")
+class CommissionLine:
+    """One line of the statement: a deal's commission for one IB at one level (derived from its stored row), or a
+    CPA or adjustment row as it is. Reads like a `Commission` for `explain`, the templates and the CSV."""
+
+    def __init__(self, row: Commission, **deal) -> None:
+        self.row = row
+        self.deal_id = deal.get("deal_id")
+        self.deal_time = deal.get("deal_time", row.deal_time)
+        self.symbol = deal.get("symbol", row.symbol)
+        self.lots = deal.get("lots", row.lots)
+        self.base = deal.get("base", row.base)
+        self.open_deal_id = deal.get("open_deal_id")
+        self.hold_seconds = deal.get("hold_seconds")
+        self.status = deal.get("status", row.status)
+        self.amount_minor = deal.get("amount_minor", row.amount_minor)
+        self.client_id = deal.get("client_id", row.client_id)
+        self.client = deal.get("client")
+
+    def __getattr__(self, name: str):
+        return getattr(self.row, name)  # the row's IB, level, kind, rule, rates, currency, payout, note
+
+    @property
+    def amount(self) -> Decimal:
+        return money_from_minor(self.amount_minor, self.currency)
+
+    def get_status_display(self) -> str:
+        return Commission.Status(self.status).label
+
+    def get_kind_display(self) -> str:
+        return self.row.get_kind_display()
+
+
+def _lines(sql: str, params: list, rows: dict[int, Commission] | None = None) -> list[CommissionLine]:
+    """Run a lines query (columns of `ib.services.engine.lines_sql`) and dress its lines with their rows."""
+    from crm.models import User
+
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        found = cursor.fetchall()
+    rows = dict(rows or {})
+    missing = {f[0] for f in found} - set(rows)
+    if missing:
+        rows |= Commission.objects.select_related("rule", "rule__symbol_group", "direct_ib").in_bulk(missing)
+    clients = User.objects.in_bulk({f[8] for f in found if f[8]})
+    out = []
+    for row_id, deal_id, time, symbol, volume, open_id, open_time, comm_c, client_id, status, amount in found:
+        row = rows[row_id]
+        time = _aware(time)
+        open_time = _aware(open_time)
+        out.append(
+            CommissionLine(
+                row,
+                deal_id=deal_id,
+                deal_time=time,
+                symbol=symbol,
+                lots=Decimal(str(volume)).quantize(Decimal("0.01")),
+                base=(Decimal(comm_c) / 100 if row.kind == Commission.Kind.COMMISSION_SHARE else row.base),
+                open_deal_id=open_id,
+                hold_seconds=None if open_time is None else int((time - open_time).total_seconds() // 1),
+                status=status,
+                amount_minor=int(amount),
+                client_id=client_id,
+                client=clients.get(client_id),
+            )
+        )
+    return out
+
+
+def _aware(value):
+    """A timestamp read by raw SQL (SQLite: naive, or text when it comes out of an aggregate) as aware UTC."""
+    if value is None:
+        return None
+    parsed = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def commission_lines(*, row: Commission, limit: int | None = None) -> list[CommissionLine]:
+    """The per-deal lines of one stored row, oldest first (a CPA or adjustment row is its own single line)."""
+    from ib.services.engine import lines_sql
+
+    if row.batch_id is None:
+        return [CommissionLine(row)]
+    sql = lines_sql(rows_where="c.id = %s")
+    sql = f"SELECT * FROM ({sql}) l ORDER BY l.time, l.deal_id" + (f" LIMIT {int(limit)}" if limit else "")
+    return _lines(sql, [row.pk], {row.pk: row})
+
+
+class Statement:
+    """The IB's statement lines, newest first, filtered by month (YYYY-MM, UTC) and one of its clients: deal lines
+    derived from the stored rows, plus CPA and adjustment rows. Sliceable and countable (a Paginator's
+    object_list); `iterator()` streams it for the CSV export."""
+
+    def __init__(self, *, ib: IntroducingBroker, month: str | None = None, client_id: int | None = None) -> None:
+        from ib.services.engine import lines_sql
+
+        rows_where, lines_where = ["c.ib_id = %s"], []
+        rows_params, lines_params, other = [ib.pk], [], Q(ib=ib, batch__isnull=True)
+        if month:
+            year, mon = (int(part) for part in month.split("-"))
+            start = datetime(year, mon, 1, tzinfo=UTC)
+            end = datetime(year + (mon == 12), 1 if mon == 12 else mon + 1, 1, tzinfo=UTC)
+            rows_where.append("c.last_deal_time >= %s AND c.deal_time < %s")
+            lines_where.append("AND d.time >= %s AND d.time < %s")
+            stamps = [connection.ops.adapt_datetimefield_value(t) for t in (start, end)]
+            rows_params += stamps
+            lines_params += stamps
+            other &= Q(deal_time__gte=start, deal_time__lt=end)
+        if client_id:
+            lines_where.append("AND s.client_id = %s")
+            lines_params.append(client_id)
+            other &= Q(client_id=client_id)
+        self.sql = lines_sql(rows_where=" AND ".join(rows_where), lines_where=" ".join(lines_where))
+        self.params = rows_params + lines_params
+        self.others = Commission.objects.filter(other).select_related("rule", "direct_ib", "client")
+        self._count: int | None = None
+
+    def count(self) -> int:
+        if self._count is None:
+            with connection.cursor() as cursor:
+                cursor.execute(f"SELECT COUNT(*) FROM ({self.sql}) l", self.params)
+                self._count = cursor.fetchone()[0] + self.others.count()
+        return self._count
+
+    def __len__(self) -> int:
+        return self.count()
+
+    def __getitem__(self, key):
+        if not isinstance(key, slice) or key.step:
+            raise TypeError("A statement is read in slices.")
+        start, stop = key.start or 0, key.stop
+        if stop is None:
+            stop = self.count()
+        # Newest first: the deal lines and the other rows merged by time; each side read up to `stop`.
+        sql = f"SELECT * FROM ({self.sql}) l ORDER BY l.time DESC, l.deal_id DESC LIMIT {int(stop)}"
+        merged = _lines(sql, self.params) + [CommissionLine(r) for r in self.others.order_by("-deal_time")[:stop]]
+        merged.sort(key=lambda line: (line.deal_time, line.deal_id or 0), reverse=True)
+        return merged[start:stop]
+
+    def iterator(self, chunk_size: int = 2000):
+        total, start = self.count(), 0
+        while start < total:
+            yield from self[start : start + chunk_size]
+            start += chunk_size
+
+
+def ib_statement(*, ib: IntroducingBroker, month: str | None = None, client_id: int | None = None) -> Statement:
+    """The IB's own commission lines, newest first; filtered by month (YYYY-MM) and one of its clients."""
+    return Statement(ib=ib, month=month, client_id=client_id)
 
 
 def ib_statement_months(*, ib: IntroducingBroker) -> list[str]:
@@ -344,6 +491,8 @@ def explain(row: Commission) -> str:
             f"traded{window}, {where}: {rate} {row.currency} = {amount}."
         )
     group = row.rule.symbol_group.name if row.rule_id and row.rule.symbol_group_id else "?"
+    if isinstance(row, Commission):
+        return _explain_row(row, where=where, rate=rate, group=group)
     hold = "hold time unknown (opening deal not imported)"
     if row.hold_seconds is not None:
         hold = f"held {_duration(row.hold_seconds)}"
@@ -361,6 +510,23 @@ def explain(row: Commission) -> str:
     if row.status == Commission.Status.CURRENCY:
         return head + f"the account's currency is not the plan's ({row.currency}), so 0."
     return head + f"{formula} = {amount}."
+
+
+def _explain_row(row: Commission, *, where: str, rate: str, group: str) -> str:
+    """A stored row sums its deals' lines: say what it holds (the lines themselves explain each deal)."""
+    deals = f"{row.deals} deal{'s' if row.deals != 1 else ''}"
+    head = f"{deals} in {row.symbol} ({group}) on {row.day:%d %b %Y}, {where}: " if row.day else f"{deals}, {where}: "
+    if row.status == Commission.Status.SHORT_HOLD:
+        return head + f"held below the plan's minimum of {_duration(row.min_hold_seconds)}, so 0 {row.currency}."
+    if row.status == Commission.Status.CURRENCY:
+        return head + f"the accounts' currency is not the plan's ({row.currency}), so 0."
+    if row.kind == Commission.Kind.REBATE_PER_LOT:
+        formula = f"{row.lots} lots at {rate} {row.currency}/lot"
+    elif row.kind == Commission.Kind.SPREAD_SHARE:
+        formula = f"{row.lots} lots × {_figure(row.base)} markup/lot × {rate} share"
+    else:
+        formula = f"broker commissions {_figure(row.base)} {row.currency} × {rate} share"
+    return head + f"{formula}, each deal rounded to the cent = {row.amount} {row.currency}."
 
 
 def _figure(value: Decimal | None) -> str:

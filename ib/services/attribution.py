@@ -22,6 +22,8 @@ from ib.models import (
     IntroducingBroker,
     ReferralClick,
     ReferralLink,
+    ReferralSpan,
+    last_deal_id,
 )
 from ib.selectors import ib_downline_ids
 
@@ -207,8 +209,9 @@ def client_attribute_staff(*, client, ib: IntroducingBroker, reason: str, actor)
 
 
 def client_reassign(*, client, ib: IntroducingBroker, reason: str, actor) -> ClientReferral:
-    """Move a client to another IB, with a reason (logged). Commissions already computed stay with the IB that
-    earned them; deals processed from now on earn for the new IB and its uplines."""
+    """Move a client to another IB, with a reason (logged). The client's deals imported so far stay with the IB
+    they belonged to (a `ReferralSpan` records which); deals imported from now on earn for the new IB and its
+    uplines, whenever the engine computes them."""
     if not reason.strip():
         raise ApplicationError("Give a reason for the reassignment.", code="reason_required")
     _check_target(client, ib)
@@ -219,6 +222,11 @@ def client_reassign(*, client, ib: IntroducingBroker, reason: str, actor) -> Cli
         if referral.ib_id == ib.pk:
             raise ApplicationError(f"The client already belongs to {ib.referral_code}.", code="unchanged")
         previous = referral.ib_id
+        boundary = last_deal_id()
+        ReferralSpan.objects.create(
+            client=client, ib_id=previous, after_deal_id=referral.after_deal_id or 0, until_deal_id=boundary
+        )
+        referral.after_deal_id = boundary
         referral.ib = ib
         referral.source = ClientReferral.Source.STAFF
         referral.link = referral.click = None

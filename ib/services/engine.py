@@ -1,20 +1,28 @@
 """The commission engine: set-based SQL over batches of imported deals.
 
-For each batch (a range of deal ids after the engine's cursor), one transaction:
+For each batch (a range of deal ids no earlier batch covers), one transaction:
 
 1. a small *rate card* is built into a temporary table by one statement: a recursive CTE expands every IB into
    its chain of uplines with their level, each chain member's plan rule for each symbol group is picked (the volume
    tier it reached last month), and the difference model's "best rate below" comes from a window function;
-2. one `INSERT ... SELECT ... ON CONFLICT DO NOTHING` joins the batch's closing deals to their client's IB, the
-   symbol group, the opening deal of the position (hold time) and the rate card, and writes one `Commission` row
-   per (deal, IB, level) with every figure that explains it;
+2. one `INSERT ... SELECT ... GROUP BY` takes the batch's closing deals of attributed clients (attribution fixed by
+   deal id: `ClientReferral.after_deal_id`, `ReferralSpan`), finds each position's opening deals (hold time, the
+   opening side's commission), expands every deal into its lines (deal, IB, level) through the rate card, computes
+   each line's amount rounded to the cent, and writes one `Commission` row per (IB, level, sub-IB, symbol, broker
+   day, status) with the rule, the rates, the deals, the lots and the exact sum of its lines;
 3. what those rows accrued is posted to the ledger (IB payable of each IB against the broker's commission
-   expense), and the cursor moves to the end of the batch.
+   expense), and the batch is recorded with the deals it covered.
 
-Idempotent and re-runnable: a deal imported twice or a batch run twice finds its rows and inserts nothing; a crash
-rolls the batch back whole, and the next run starts again from the cursor. Exact: amounts are integer products of
-scaled integers (lots in hundredths, rates in ten-thousandths), rounded half-even to the currency's minor unit in
-SQL, on PostgreSQL and SQLite alike; no float ever reaches a stored amount.
+The per-deal lines are not stored: `ib.selectors.commission_lines` derives them again from a row, its batch and
+the deals with the same expressions (`_line_columns`, `_line_amount`), so the statement explains every cent and
+adds up to the row.
+Everything a line depends on is fixed once its deal is imported: deals are immutable, attribution is by deal id,
+opening deals count only up to the batch's last deal id, and the row keeps the rule, the rates and the markup.
+
+Idempotent and re-runnable: batches never overlap (a range already covered is skipped), a deal imported twice is
+one deal (unique per server and ticket), and a crash rolls the batch back whole; the next run starts again from
+the cursor. Exact: amounts are integer products of scaled integers (lots in hundredths, rates in ten-thousandths),
+rounded half-even to the currency's minor unit in SQL, on PostgreSQL and SQLite alike; no float reaches an amount.
 """
 
 # ruff: noqa: S608 - the SQL here interpolates only constants of this module; values go as %s parameters.
@@ -33,6 +41,7 @@ from django.utils import timezone
 from core.money import CURRENCY_EXPONENTS
 from ib.models import (
     Commission,
+    CommissionBatch,
     CommissionRule,
     CommissionRun,
     EngineCursor,
@@ -84,10 +93,10 @@ def _db_time(moment: datetime):
     return connection.ops.adapt_datetimefield_value(moment)
 
 
-def _divisor(places: int) -> str:
+def _divisor(places: int, column: str = "p.currency") -> str:
     """10^(places - exponent of the row's currency): what turns a scaled product into minor units."""
     whens = " ".join(f"WHEN '{cur}' THEN {10 ** (places - exp)}" for cur, exp in sorted(_ENGINE_CURRENCIES.items()))
-    return f"CASE p.currency {whens} END"
+    return f"CASE {column} {whens} END"
 
 
 def _chain_cte() -> str:
@@ -133,6 +142,7 @@ def _rate_card_sql(months: list[tuple[str, str]], *, cpa: bool) -> tuple[str, li
                                   ORDER BY ch.level ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS best_below
         FROM chain ch JOIN picked pk ON pk.ib_id = ch.ib_id AND pk.level = 0
     )
+    SELECT ROW_NUMBER() OVER () AS id, u.* FROM (
     SELECT direct_ib_id, ib_id, level AS chain_level, month, symbol_group_id, kind, rule_id, rate AS rule_rate,
            CASE WHEN level > 0 THEN COALESCE(best_below, 0) END AS best_below,
            CASE WHEN level = 0 THEN rate
@@ -146,6 +156,7 @@ def _rate_card_sql(months: list[tuple[str, str]], *, cpa: bool) -> tuple[str, li
            pk.cpa_min_deposit, pk.cpa_min_lots, pk.cpa_within_days
     FROM chain ch JOIN picked pk ON pk.ib_id = ch.ib_id AND pk.level = ch.level
     WHERE ch.level > 0 AND pk.override_model = 'level_rates'
+    ) u
     """
     return sql, params
 
@@ -154,95 +165,236 @@ def _build_rate_card(cursor, months: list[tuple[str, str]], *, cpa: bool = False
     cursor.execute("DROP TABLE IF EXISTS ib_rate_card")
     sql, params = _rate_card_sql(months, cpa=cpa)
     cursor.execute(sql, params)
-    # Integer rates once per card row, not once per deal and level.
-    cursor.execute("ALTER TABLE ib_rate_card ADD COLUMN rate4 BIGINT")
-    cursor.execute(f"UPDATE ib_rate_card SET rate4 = {scaled('rate', 4)}")
+    # Integer rates and markups once per card row, not once per deal and level.
+    for column in ("rate4", "markup4"):
+        cursor.execute(f"ALTER TABLE ib_rate_card ADD COLUMN {column} BIGINT")
+    markup = scaled("g.spread_markup_per_lot", 4)
+    cursor.execute(
+        f"UPDATE ib_rate_card SET rate4 = {scaled('rate', 4)}, markup4 = (SELECT {markup} FROM ib_symbolgroup g "
+        "WHERE g.id = ib_rate_card.symbol_group_id)"
+    )
     if _vendor() == "postgresql":
         cursor.execute("ANALYZE ib_rate_card")
 
 
-def _opening_deal_join() -> str:
-    """The first opening deal of the closing deal's position, found through the (server, position, entry) index
-    once per closing deal (PostgreSQL: a LATERAL probe; SQLite: a correlated MIN, then the row by its key)."""
-    probe = (
-        "FROM mt5bridge_deal o2 WHERE o2.server_id = d.server_id AND o2.position_id = d.position_id "
-        f"AND o2.entry = 0 AND o2.action IN {TRADE_ACTIONS}"
+def _spans_sql() -> str:
+    """Who each client's deals belong to, by deal id: the current referral for deals after its `after_deal_id`,
+    and past referrals (`ReferralSpan`) for the deal ids they covered."""
+    return (
+        "(SELECT client_id, ib_id, after_deal_id, NULL AS until_deal_id FROM ib_clientreferral "
+        "UNION ALL SELECT client_id, ib_id, after_deal_id, until_deal_id FROM ib_referralspan)"
     )
+
+
+def _day_expr(column: str) -> str:
+    """The broker's trading day of a timestamp (`BROKER_TIME_ZONE`), as the analytics tables count days."""
+    zone = str(settings.BROKER_TIME_ZONE).replace("'", "")
     if _vendor() == "postgresql":
-        columns = "o2.id, o2.time, o2.volume, o2.commission"
-        return f"LEFT JOIN LATERAL (SELECT {columns} {probe} ORDER BY o2.id LIMIT 1) o ON true"
-    return f"LEFT JOIN mt5bridge_deal o ON o.id = (SELECT MIN(o2.id) {probe})"
+        return f"({column} AT TIME ZONE '{zone}')::date"
+    return f"django_datetime_cast_date({column}, '{zone}', 'UTC')"
 
 
-def _insert_sql(*, fresh: bool = False) -> str:
-    """One INSERT ... SELECT for a batch of deals: (lo, hi] ids. Parameters: created_at, lo, hi.
+def _closing_deal_filter(alias: str = "d") -> str:
+    return (
+        f"{alias}.action IN {TRADE_ACTIONS} AND {alias}.entry IN {CLOSING_ENTRIES} "
+        f"AND {alias}.server_id IN ({LIVE_SERVERS})"
+    )
 
-    `fresh`: no commission row exists yet for any deal of the range (checked under the cursor lock), so the
-    statement may skip ON CONFLICT's per-row arbitration; the unique constraint still stands guard.
 
-    A position held below the minimum time earns nothing: the row at the IB's own level (0) says so with its hold
-    time and the plan's minimum; an upline whose own plan's minimum the hold also misses gets no row (it would be
-    a zero nobody reads), while an upline whose plan asks for a shorter hold still earns its row."""
-    month = _month_expr("d.time") if _tiers_in_use() else "'*'"
+def _opens_cte(keys: tuple[str, ...] = ("deal_id",)) -> str:
+    """Each closing deal's position as opened: its opening deals imported up to the batch's last deal id (so the
+    answer never changes afterwards), the first one's id and time, and their volume and commission summed.
+    `closings` rows are unique by `keys`."""
+    group = ", ".join(f"c.{key}" for key in keys)
+    join = " AND ".join(f"o.{key} = c.{key}" for key in keys)
+    return f"""opens AS (
+        SELECT {group}, {_opening_columns()}
+        FROM closings c
+        JOIN mt5bridge_deal o ON o.server_id = c.server_id AND o.position_id = c.position_id AND o.entry = 0
+                             AND o.action IN {TRADE_ACTIONS} AND o.id <= c.batch_hi
+        GROUP BY {group}
+    ),
+    facts AS (
+        SELECT c.*, o.open_id, o.open_time, {scaled("c.volume", 2)} AS lots_c, {_comm_c_expr("c", "o")} AS comm_c
+        FROM closings c LEFT JOIN opens o ON {join}
+    )"""
+
+
+def lines_sql(*, rows_where: str, lines_where: str = "") -> str:
+    """The per-deal lines of stored rows (deal-based kinds), derived from the rows, their batches and the deals by
+    the expressions the engine summed: one line per (row, deal) with its status and amount, exactly the ones the
+    engine counted in the row. `rows_where` filters `ib_commission c`; `lines_where` (starting with AND) filters
+    the deals `d` and clients `s.client_id`. Columns: row_id, deal_id, time, symbol, volume, open_id, open_time,
+    comm_c, client_id, status, amount."""
+    materialized = "MATERIALIZED" if _vendor() == "postgresql" else ""
     return f"""
-    INSERT INTO ib_commission (ib_id, level, kind, status, direct_ib_id, client_id, deal_id, open_deal_id, deal_time,
-        symbol, lots, hold_seconds, min_hold_seconds, rule_id, rule_rate, best_below, rate, base, amount_minor,
-        currency, note, created_at)
-    SELECT z.ib_id, z.chain_level, z.kind, z.status, z.direct_ib_id, z.client_id, z.deal_id, z.open_id, z.time,
-        z.symbol, z.volume, z.hold_ms / 1000, z.min_hold_seconds, z.rule_id, z.rule_rate, z.best_below, z.rate,
-        z.base,
-        CASE WHEN z.status <> 'earned' THEN 0
-             ELSE z.raw / z.div + CASE WHEN 2 * (z.raw %% z.div) > z.div
-                                        OR (2 * (z.raw %% z.div) = z.div AND (z.raw / z.div) %% 2 = 1)
-                                       THEN 1 ELSE 0 END
-        END,
-        z.currency, '', %s
+    WITH b AS {materialized} (
+        SELECT c.id AS row_id, c.direct_ib_id, c.symbol, c.deal_time, c.last_deal_time, c.kind, c.status,
+               c.min_hold_seconds, c.currency, c.level, bt.lo AS batch_lo, bt.hi AS batch_hi,
+               {scaled("c.rate", 4)} AS rate4, {scaled("c.base", 4)} AS markup4,
+               {_divisor(6, "c.currency")} AS div6, {_divisor(10, "c.currency")} AS div10
+        FROM ib_commission c JOIN ib_commissionbatch bt ON bt.id = c.batch_id
+        WHERE {rows_where}
+    ),
+    closings AS (
+        SELECT b.row_id, d.id AS deal_id, d.server_id, d.position_id, d.time, d.symbol, d.volume, d.commission,
+               b.batch_hi, s.client_id, a.currency AS account_currency
+        FROM b
+        JOIN {_spans_sql()} s ON s.ib_id = b.direct_ib_id
+        JOIN mt5bridge_tradingaccount a ON a.user_id = s.client_id
+        JOIN mt5bridge_deal d ON d.login = a.login AND d.server_id = a.server_id AND d.account_id = a.id
+             AND d.time >= b.deal_time AND d.time <= b.last_deal_time AND d.symbol = b.symbol
+             AND d.id > b.batch_lo AND d.id <= b.batch_hi
+             AND d.id > s.after_deal_id AND (s.until_deal_id IS NULL OR d.id <= s.until_deal_id)
+        WHERE {_closing_deal_filter()} {lines_where}
+    ),
+    {_opens_cte(("row_id", "deal_id"))}
+    SELECT l.row_id, l.deal_id, l.time, l.symbol, l.volume, l.open_id, l.open_time, l.comm_c, l.client_id,
+           l.status, {_line_amount("l")} AS amount
     FROM (
-        SELECT y.*,
-            CASE WHEN y.hold_ms IS NOT NULL AND y.hold_ms < y.min_hold_seconds * 1000 THEN 'short_hold'
-                 WHEN y.kind = 'commission_share' AND y.account_currency <> y.currency THEN 'currency'
-                 ELSE 'earned' END AS status,
-            CASE y.kind WHEN 'spread_share' THEN y.markup WHEN 'commission_share' THEN y.comm_c / 100.0 END AS base,
-            CASE y.kind WHEN 'rebate_per_lot' THEN y.lots_c * y.rate4
-                        WHEN 'spread_share' THEN y.lots_c * y.markup4 * y.rate4
-                        ELSE y.comm_c * y.rate4 END AS raw,
-            CASE y.kind WHEN 'spread_share' THEN y.div10 ELSE y.div6 END AS div
-        FROM (
-            SELECT x.*, rc.ib_id, rc.chain_level, rc.kind, rc.rule_id, rc.rule_rate, rc.best_below, rc.rate,
-                   rc.rate4, rc.currency, rc.min_hold_seconds, rc.div6, rc.div10
-            FROM (
-                SELECT d.id AS deal_id, d.time, d.symbol, d.volume,
-                       {scaled(_round_turn_commission(), 2)} AS comm_c,
-                       a.currency AS account_currency, r.client_id, r.ib_id AS direct_ib_id, gm.group_id,
-                       g.spread_markup_per_lot AS markup, {scaled("g.spread_markup_per_lot", 4)} AS markup4,
-                       {scaled("d.volume", 2)} AS lots_c, {month} AS month, o.id AS open_id,
-                       {_hold_ms_expr("d.time", "o.time")} AS hold_ms
-                FROM mt5bridge_deal d
-                JOIN mt5bridge_tradingaccount a ON a.id = d.account_id
-                JOIN ib_clientreferral r ON r.client_id = a.user_id
-                JOIN ib_symbolgroupmember gm ON gm.symbol = d.symbol
-                JOIN ib_symbolgroup g ON g.id = gm.group_id
-                {_opening_deal_join()}
-                WHERE d.id > %s AND d.id <= %s AND d.action IN {TRADE_ACTIONS} AND d.entry IN {CLOSING_ENTRIES}
-                  AND d.server_id IN ({LIVE_SERVERS})
-            ) x
-            JOIN ib_rate_card rc ON rc.direct_ib_id = x.direct_ib_id AND rc.symbol_group_id = x.group_id
-                                AND rc.month = x.month
-            WHERE rc.rate > 0
-        ) y
-    ) z
-    WHERE z.status <> 'short_hold' OR z.chain_level = 0
-    {"" if fresh else "ON CONFLICT DO NOTHING"}
+        SELECT x.*, k.status AS row_status, {_line_columns("x", "k")}
+        FROM facts x JOIN b k ON k.row_id = x.row_id
+        {_fence()}
+    ) l
+    WHERE l.status = l.row_status
     """
 
 
-def _round_turn_commission() -> str:
-    """The broker's commission on the position's round turn: the closing deal's, plus the opening deal's in
-    proportion to the volume this deal closes (MT5 charges each side). Rounded to the cent by the caller."""
+def _opening_columns(o: str = "o") -> str:
+    """What a position's opening deals `o` (aggregated per position) contribute: the first one's id and time, and
+    their lots and commission summed as scaled integers (small aggregate states: a batch has one per position)."""
     return (
-        "ABS(d.commission) + COALESCE(CASE WHEN o.volume = d.volume OR o.volume = 0 THEN ABS(o.commission) "
-        "ELSE ABS(o.commission) * d.volume / o.volume END, 0)"
+        f"MIN({o}.id) AS open_id, MIN({o}.time) AS open_time, "
+        f"CAST(SUM({scaled(f'{o}.volume', 2)}) AS BIGINT) AS open_lots_c, "
+        f"CAST(SUM({scaled(f'{o}.commission', 2)}) AS BIGINT) AS open_comm_c"
     )
+
+
+def _comm_c_expr(close: str, opens: str) -> str:
+    """The broker's commission on the position's round turn in cents: the closing deal's, plus the opening side's
+    in proportion to the volume this deal closes (MT5 charges each side), rounded to the cent."""
+    lots = scaled(f"{close}.volume", 2)
+    if _vendor() == "postgresql":
+        part = f"ROUND(ABS({opens}.open_comm_c)::numeric * {lots} / {opens}.open_lots_c)::bigint"
+    else:
+        part = f"CAST(ROUND(ABS({opens}.open_comm_c) * 1.0 * {lots} / {opens}.open_lots_c) AS INTEGER)"
+    return (
+        f"{scaled(f'ABS({close}.commission)', 2)} + COALESCE(CASE WHEN {opens}.open_lots_c = {lots} "
+        f"OR {opens}.open_lots_c = 0 THEN ABS({opens}.open_comm_c) ELSE {part} END, 0)"
+    )
+
+
+def _short_hold_expr(close: str, open_: str, min_seconds: str) -> str:
+    if _vendor() == "postgresql":
+        return f"{close} - {open_} < {min_seconds} * INTERVAL '1 second'"
+    return f"{_hold_ms_expr(close, open_)} < {min_seconds} * 1000"
+
+
+def _line_columns(x: str, k: str) -> str:
+    """`status`, `raw` and `div` of one line: deal facts `x` (time, open_time, account_currency, lots_c, comm_c)
+    under the rule columns of `k` (kind, rate4, markup4, min_hold_seconds, currency, div6, div10). The engine's
+    card rows and the stored rows both have them, so the statement's lines are computed by the very expressions
+    the engine summed. Select them in a subquery the planner keeps whole (OFFSET 0), then `_line_amount` over
+    it: each expression is then computed once per line."""
+    short = _short_hold_expr(f"{x}.time", f"{x}.open_time", f"{k}.min_hold_seconds")
+    status = (
+        f"CASE WHEN {x}.open_time IS NOT NULL AND {short}"
+        f" THEN 'short_hold' WHEN {k}.kind = 'commission_share' AND {x}.account_currency <> {k}.currency"
+        " THEN 'currency' ELSE 'earned' END"
+    )
+    raw = (
+        f"CASE {k}.kind WHEN 'rebate_per_lot' THEN {x}.lots_c * {k}.rate4 "
+        f"WHEN 'spread_share' THEN {x}.lots_c * {k}.markup4 * {k}.rate4 ELSE {x}.comm_c * {k}.rate4 END"
+    )
+    div = f"CASE {k}.kind WHEN 'spread_share' THEN {k}.div10 ELSE {k}.div6 END"
+    return f"{status} AS status, {raw} AS raw, {div} AS div"
+
+
+def _fence() -> str:
+    """Ends a subquery so that the planner evaluates its columns once instead of inlining them into the outer
+    query's expressions (PostgreSQL does not flatten a subquery with OFFSET; SQLite needs a LIMIT with it)."""
+    return "OFFSET 0" if _vendor() == "postgresql" else "LIMIT -1 OFFSET 0"
+
+
+def _line_amount(line: str) -> str:
+    """A line's amount in minor units: its raw product divided to the currency's minor unit, rounded half to
+    even; 0 unless earned."""
+    raw, div = f"{line}.raw", f"{line}.div"
+    return (
+        f"CASE WHEN {line}.status <> 'earned' THEN 0 ELSE {raw} / {div} + CASE WHEN 2 * ({raw} %% {div}) > {div} "
+        f"OR (2 * ({raw} %% {div}) = {div} AND ({raw} / {div}) %% 2 = 1) THEN 1 ELSE 0 END END"
+    )
+
+
+def _facts_sql() -> str:
+    """The temporary table of a batch's closing deals of attributed clients in a symbol group, one row each, with
+    what their lines need: the sub-IB, the symbol group, the broker day, the tier month, the position's opening
+    (first opening deal, hold time) and the lots and round-turn commission as scaled integers. Parameters: hi,
+    lo, hi, lo, hi."""
+    month = _month_expr("d.time") if _tiers_in_use() else "'*'"
+    return f"""
+    CREATE TEMP TABLE ib_facts AS
+    SELECT d.id AS deal_id, d.time, d.symbol, s.ib_id AS direct_ib_id, a.currency AS account_currency,
+           gm.group_id, {_day_expr("d.time")} AS day, {month} AS month, o.open_id, o.open_time,
+           {scaled("d.volume", 2)} AS lots_c, {_comm_c_expr("d", "o")} AS comm_c
+    FROM mt5bridge_deal d
+    JOIN mt5bridge_tradingaccount a ON a.id = d.account_id
+    JOIN {_spans_sql()} s ON s.client_id = a.user_id AND d.id > s.after_deal_id
+                         AND (s.until_deal_id IS NULL OR d.id <= s.until_deal_id)
+    JOIN ib_symbolgroupmember gm ON gm.symbol = d.symbol
+    LEFT JOIN (
+        SELECT o.server_id, o.position_id, {_opening_columns()}
+        FROM mt5bridge_deal o
+        WHERE o.entry = 0 AND o.action IN {TRADE_ACTIONS} AND o.id <= %s
+          AND (o.server_id, o.position_id) IN (
+              SELECT c.server_id, c.position_id FROM mt5bridge_deal c
+              WHERE c.id > %s AND c.id <= %s AND c.entry IN {CLOSING_ENTRIES})
+        GROUP BY o.server_id, o.position_id
+    ) o ON o.server_id = d.server_id AND o.position_id = d.position_id
+    WHERE d.id > %s AND d.id <= %s AND {_closing_deal_filter()}
+    """
+
+
+def _insert_sql() -> str:
+    """One INSERT ... SELECT ... GROUP BY over a batch's facts and the rate card. Parameters: batch id, created_at.
+
+    A position held below the minimum time earns nothing: the IB's own level (0) keeps those deals in a row of
+    status `short_hold` that explains the zero; an upline whose own plan's minimum the hold also misses gets no
+    line (it would be a zero nobody reads), while an upline whose plan asks for a shorter hold still earns."""
+    return f"""
+    INSERT INTO ib_commission (batch_id, ib_id, level, kind, status, direct_ib_id, deal_time, last_deal_time, day,
+        tier_month, symbol, deals, lots, min_hold_seconds, rule_id, rule_rate, best_below, rate, base, amount_minor,
+        currency, note, created_at)
+    SELECT %s, k.ib_id, k.chain_level, k.kind, g.status, k.direct_ib_id, g.first_time, g.last_time, g.day, k.month,
+        g.symbol, g.n, {_from_scaled("g.lots_c", 2)}, k.min_hold_seconds, k.rule_id, k.rule_rate, k.best_below, k.rate,
+        CASE k.kind WHEN 'spread_share' THEN k.markup4 WHEN 'commission_share' THEN g.comm_c * 100 END
+            * {_from_scaled("1", 4)},
+        g.amount, k.currency, '', %s
+    FROM (
+        SELECT l.card_id, l.symbol, l.day, l.status, COUNT(*) AS n, SUM(l.lots_c) AS lots_c, SUM(l.comm_c) AS comm_c,
+               SUM({_line_amount("l")}) AS amount, MIN(l.time) AS first_time, MAX(l.time) AS last_time
+        FROM (
+            SELECT k.id AS card_id, k.chain_level, x.symbol, x.day, x.time, x.lots_c, x.comm_c,
+                   {_line_columns("x", "k")}
+            FROM ib_facts x
+            JOIN ib_rate_card k ON k.direct_ib_id = x.direct_ib_id AND k.symbol_group_id = x.group_id
+                               AND k.month = x.month
+            WHERE k.rate > 0
+            {_fence()}
+        ) l
+        WHERE l.status <> 'short_hold' OR l.chain_level = 0
+        GROUP BY l.card_id, l.symbol, l.day, l.status
+    ) g
+    JOIN ib_rate_card k ON k.id = g.card_id
+    """
+
+
+def _from_scaled(expr: str, places: int) -> str:
+    """An integer in units of 10^-places back to its decimal value (exact on PostgreSQL; on SQLite a REAL that
+    Django's decimal converter rounds back to the field's places)."""
+    if _vendor() == "postgresql":
+        return f"({expr})::numeric / {10**places}"
+    return f"({expr}) / {float(10**places)!r}"
 
 
 def _tiers_in_use() -> bool:
@@ -283,10 +435,10 @@ def monthly_volumes_ensure(*, months: list[str]) -> None:
                 SELECT ch.ib_id, %s, SUM({scaled("d.volume", 2)})
                 FROM mt5bridge_deal d
                 JOIN mt5bridge_tradingaccount a ON a.id = d.account_id
-                JOIN ib_clientreferral r ON r.client_id = a.user_id
+                JOIN {_spans_sql()} r ON r.client_id = a.user_id AND d.id > r.after_deal_id
+                                     AND (r.until_deal_id IS NULL OR d.id <= r.until_deal_id)
                 JOIN chain ch ON ch.direct_ib_id = r.ib_id
-                WHERE d.time >= %s AND d.time < %s AND d.action IN {TRADE_ACTIONS} AND d.entry IN {CLOSING_ENTRIES}
-                  AND d.server_id IN ({LIVE_SERVERS})
+                WHERE d.time >= %s AND d.time < %s AND {_closing_deal_filter()}
                 GROUP BY ch.ib_id
                 ON CONFLICT DO NOTHING
                 """,
@@ -342,42 +494,79 @@ def _post_accruals(*, key: str, description: str, rows=None, totals=None) -> int
     return posted
 
 
-def commissions_batch(*, lo: int, hi: int) -> int:
-    """Compute deals with ids in (lo, hi]: rate card, insert, accrual. Runs inside the caller's transaction.
-    Returns the number of commission rows created (0 when they all existed)."""
+def _uncovered(lo: int, hi: int) -> list[tuple[int, int]]:
+    """The parts of deal ids (lo, hi] that no batch covers yet."""
+    gaps, start = [], lo
+    for b_lo, b_hi in CommissionBatch.objects.filter(hi__gt=lo, lo__lt=hi).order_by("lo").values_list("lo", "hi"):
+        if b_lo > start:
+            gaps.append((start, min(b_lo, hi)))
+        start = max(start, b_hi)
+    if start < hi:
+        gaps.append((start, hi))
+    return gaps
+
+
+def commissions_batch(*, lo: int, hi: int, run: CommissionRun | None = None) -> int:
+    """Compute deals with ids in (lo, hi] that no batch covers yet: rate card, insert, accrual. Runs inside the
+    caller's transaction (which holds the cursor lock). Returns the number of commission lines created."""
+    created = 0
+    for gap_lo, gap_hi in _uncovered(lo, hi):
+        created += _compute(lo=gap_lo, hi=gap_hi, run=run)
+    return created
+
+
+def _attributed_closing_deals(lo: int, hi: int) -> int:
+    """Closing trade deals of attributed clients among deal ids (lo, hi] (in a symbol group or not)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT COUNT(*) FROM mt5bridge_deal d JOIN mt5bridge_tradingaccount a ON a.id = d.account_id "
+            f"JOIN {_spans_sql()} s ON s.client_id = a.user_id AND d.id > s.after_deal_id "
+            "AND (s.until_deal_id IS NULL OR d.id <= s.until_deal_id) "
+            f"WHERE d.id > %s AND d.id <= %s AND {_closing_deal_filter()}",
+            [lo, hi],
+        )
+        return cursor.fetchone()[0]
+
+
+def _compute(*, lo: int, hi: int, run: CommissionRun | None) -> int:
     postgres = _vendor() == "postgresql"
     months = _batch_months(lo, hi)
     now = timezone.now()
-    before = Commission.objects.aggregate(top=Max("id"))["top"] or 0
-    fresh = not Commission.objects.filter(deal_id__gt=lo, deal_id__lte=hi).exists()
-    totals = None
+    batch = CommissionBatch.objects.create(lo=lo, hi=hi, run=run, created_at=now)
     with connection.cursor() as cursor:
         if postgres:
-            # The batch's statements are big and few: JIT compiling them costs more than it saves.
+            # The batch's statements are big and few: JIT compiling them costs more than it saves, and the
+            # hash joins and aggregates over a batch's deals want more than the default 4 MB of memory.
             cursor.execute("SET LOCAL jit = off")
+            cursor.execute(f"SET LOCAL work_mem = '{int(settings.IB_ENGINE_WORK_MEM_MB)}MB'")
+            # Its GROUP BYs fit in memory: hash them (the planner, unsure how many groups a batch makes, would
+            # sort millions of lines). On two cores, parallel workers would each rebuild the same hash tables.
+            cursor.execute("SET LOCAL enable_sort = off")
+            cursor.execute("SET LOCAL max_parallel_workers_per_gather = 0")
         _build_rate_card(cursor, months)
+        cursor.execute("DROP TABLE IF EXISTS ib_facts")
+        cursor.execute(_facts_sql(), [hi, lo, hi, lo, hi])
         if postgres:
-            # What the new rows accrued, summed in the same statement (no second pass over them).
-            cursor.execute(
-                f"WITH ins AS ({_insert_sql(fresh=fresh)} RETURNING ib_id, currency, amount_minor) "
-                "SELECT ib_id, currency, SUM(amount_minor), COUNT(*) FROM ins GROUP BY ib_id, currency",
-                [_db_time(now), lo, hi],
-            )
-            summed = cursor.fetchall()
-            created = sum(row[3] for row in summed)
-            totals = [row[:3] for row in summed]
-        else:
-            cursor.execute(_insert_sql(fresh=fresh), [_db_time(now), lo, hi])
-            created = max(cursor.rowcount, 0)
+            cursor.execute("ANALYZE ib_facts")
+        cursor.execute(_insert_sql(), [batch.pk, _db_time(now)])
         cursor.execute("DROP TABLE IF EXISTS ib_rate_card")
-    if created:
+        cursor.execute("DROP TABLE IF EXISTS ib_facts")
+        cursor.execute(
+            "SELECT ib_id, currency, SUM(amount_minor), SUM(deals) FROM ib_commission WHERE batch_id = %s "
+            "GROUP BY ib_id, currency",
+            [batch.pk],
+        )
+        summed = cursor.fetchall()
+    deals = _attributed_closing_deals(lo, hi)
+    lines = sum(int(row[3]) for row in summed)
+    CommissionBatch.objects.filter(pk=batch.pk).update(deals=deals, lines=lines)
+    if lines:
         _post_accruals(
-            rows=Commission.objects.filter(pk__gt=before, deal_id__gt=lo, deal_id__lte=hi),
-            totals=totals,
-            key=f"ib-accrual:deals:{lo + 1}-{hi}:{before}",
+            totals=[row[:3] for row in summed],
+            key=f"ib-accrual:batch:{batch.pk}",
             description=f"IB commissions accrued on deals {lo + 1}-{hi}",
         )
-    return created
+    return lines
 
 
 def commissions_run(
@@ -405,7 +594,7 @@ def commissions_run(
                 if lo >= target:
                     break
                 hi = min(lo + size, target)
-                created = commissions_batch(lo=lo, hi=hi)
+                created = commissions_batch(lo=lo, hi=hi, run=run)
                 EngineCursor.objects.filter(pk=cursor.pk).update(last_deal_id=hi, updated_at=timezone.now())
                 run.batches += 1
                 run.rows_created += created
@@ -429,8 +618,9 @@ def commissions_run(
 
 
 def commissions_recompute(*, from_deal_id: int, to_deal_id: int, batch_size: int | None = None) -> int:
-    """Run the engine again over deal ids (from, to] without moving the cursor (after a crash mid-run, or to
-    prove a range is complete). Rows that exist are left alone; missing ones are created and accrued."""
+    """Make sure deal ids (from, to] are computed, without moving the cursor (after a crash mid-run, or to prove a
+    range is complete): ranges no batch covers are computed and accrued; covered ranges are left alone. Returns
+    the commission lines created."""
     from mt5bridge.models import Deal
 
     size = batch_size or settings.IB_ENGINE_BATCH_SIZE
@@ -446,6 +636,14 @@ def commissions_recompute(*, from_deal_id: int, to_deal_id: int, batch_size: int
     return created
 
 
+def commissions_audit(*, batch: CommissionBatch) -> dict:
+    """Recount a batch against the deals: the closing deals of attributed clients in its range now (a deal that
+    committed late, under an id the cursor had passed, would show here) and the lines its rows hold."""
+    deals_now = _attributed_closing_deals(batch.lo, batch.hi)
+    lines = Commission.objects.filter(batch=batch).aggregate(n=Sum("deals"))["n"] or 0
+    return {"deals_then": batch.deals, "deals_now": deals_now, "lines_recorded": batch.lines, "lines_now": lines}
+
+
 def _cpa_insert_sql() -> str:
     """CPA for qualified first deposits. Parameters: now (deal_time), now (created_at)."""
     if _vendor() == "postgresql":
@@ -459,13 +657,14 @@ def _cpa_insert_sql() -> str:
     rate4 = scaled("q.rate", 4)
     return f"""
     INSERT INTO ib_commission (ib_id, level, kind, status, direct_ib_id, client_id, deal_time, symbol, lots,
-        min_hold_seconds, rule_id, rule_rate, best_below, rate, base, amount_minor, currency, note, created_at)
+        min_hold_seconds, rule_id, rule_rate, best_below, rate, base, amount_minor, currency, note, created_at,
+        deals, tier_month)
     SELECT q.ib_id, q.chain_level, 'cpa', 'earned', q.direct_ib_id, q.client_id, %s, '', q.lots_c / 100.0, 0,
         q.rule_id, q.rule_rate, q.best_below, q.rate, q.deposit_amount,
         {rate4} / q.div4 + CASE WHEN 2 * ({rate4} %% q.div4) > q.div4
                                   OR (2 * ({rate4} %% q.div4) = q.div4 AND ({rate4} / q.div4) %% 2 = 1)
                                  THEN 1 ELSE 0 END,
-        q.currency, '', %s
+        q.currency, '', %s, 0, ''
     FROM (
         SELECT rc.*, r.client_id, f.amount AS deposit_amount, rc.div6 / 100 AS div4,
             (SELECT COALESCE(SUM({scaled("dl.volume", 2)}), 0)

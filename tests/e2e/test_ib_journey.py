@@ -11,6 +11,7 @@ import pytest
 from django.core import mail
 
 from ib.models import ClientReferral, Commission
+from ib.selectors import commission_lines
 from mt5bridge.models import Deal
 from mt5bridge.services import balance_operation_create, balance_operation_send
 from mt5bridge.tasks import deals_import
@@ -85,8 +86,8 @@ def test_ib_link_signup_trade_and_statement(browser, live_server, live_server_mt
     # The bridge imports the deals; its signal runs the engine after the import commits.
     imported = deals_import()
     assert imported.get(live_server_mt5.name, 0) > 0, imported
-    row = Commission.objects.get(deal_id__gt=started)
-    assert str(row.amount) == "10.00"
+    (row,) = commission_lines(row=Commission.objects.get(batch__hi__gt=started))
+    assert row.deal_id > started and str(row.amount) == "10.00"
 
     # The IB sees the client, the volume and the commission, and the statement explains it.
     ib_page.goto(f"{base}/ib/")

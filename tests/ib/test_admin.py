@@ -114,3 +114,23 @@ def test_other_roles_cannot_approve_or_adjust(client):
     assert IntroducingBroker.objects.get(pk=applied.pk).state == "applied"
     assert client.get("/admin/ib/commissionadjustment/add/").status_code == 403
     assert client.get("/admin/ib/introducingbroker/").status_code == 200  # Support may look
+
+
+def test_a_commission_row_shows_its_deal_lines_and_its_batch_audits_clean(client, manager):
+    from ib.models import CommissionBatch
+    from ib.services import commissions_run
+    from tests.ib.factories import client_with_account, round_trip
+
+    ib = make_ib(plan=rebate_plan("7.35"))
+    account = client_with_account(ib)
+    closings = [round_trip(account, lots="0.07")[1] for _ in range(3)]
+    commissions_run()
+    row = Commission.objects.get()
+    page = client.get(f"/admin/ib/commission/{row.pk}/change/").content.decode()
+    assert "3 deals in EURUSD (FX majors)" in page
+    for closing in closings:
+        assert f"Deal #{closing.pk} EURUSD" in page and "0.07 lots × 7.35 USD/lot = 0.51 USD" in page  # noqa: RUF001
+    batch = CommissionBatch.objects.get()
+    page = client.get(f"/admin/ib/commissionbatch/{batch.pk}/change/").content.decode()
+    assert "3 then, 3 now" in page and "consistent" in page
+    assert client.get("/admin/ib/commissionbatch/").status_code == 200

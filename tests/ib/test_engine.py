@@ -13,13 +13,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ib.models import Commission, CommissionRule, CommissionRun, EngineCursor, MonthlyVolume, SymbolGroup
-from ib.selectors import explain, ib_totals, ib_tree
+from ib.selectors import commission_lines, explain, ib_totals, ib_tree
 from ib.services import commissions_run, plan_rule_add
 from ib.services import engine as engine_module
 from ib.services.engine import commissions_recompute
 from payments.ledger import account_balance, ledger_account, ledger_is_balanced
 from payments.models import Deposit, LedgerAccount, LedgerTransaction
-from tests.crm.factories import ClientFactory
+from tests.crm.factories import ClientFactory, make_staff
 from tests.ib.factories import (
     attribute,
     client_with_account,
@@ -41,6 +41,23 @@ def by_ib(**filters) -> dict[str, Decimal]:
     return {row.ib.referral_code: row.amount for row in rows}
 
 
+def lines(*, deal=None, **filters) -> list:
+    """Every statement line (deal, IB, level) of the stored rows matching `filters`, derived as the statement does;
+    each row must add up to its lines."""
+    out = []
+    for row in Commission.objects.filter(**filters).order_by("id"):
+        found = commission_lines(row=row)
+        if row.batch_id:
+            assert (sum(x.amount_minor for x in found), len(found)) == (row.amount_minor, row.deals)
+        out += [x for x in found if deal is None or x.deal_id == deal.pk]
+    return out
+
+
+def line(**filters):
+    (only,) = lines(**filters)
+    return only
+
+
 def payable(ib) -> Decimal:
     return account_balance(ledger_account(kind=LedgerAccount.Kind.IB_PAYABLE, currency="USD", user=ib.user))
 
@@ -52,7 +69,7 @@ def test_rebate_per_lot_is_exact_and_explains_itself():
 
     run = commissions_run()
 
-    row = Commission.objects.get()
+    row = line()
     assert (row.ib_id, row.level, row.kind, row.status) == (ib.pk, 0, "rebate_per_lot", "earned")
     assert row.amount == Decimal("0.51")  # 0.07 x 7.35 = 0.5145 -> 0.51
     assert (row.deal_id, row.open_deal_id, row.hold_seconds, row.lots, row.rate) == (
@@ -88,7 +105,7 @@ def test_rebate_rounds_half_to_even_at_the_cent(lots, rate, expected):
     ib = make_ib(plan=rebate_plan(rate))
     round_trip(client_with_account(ib), lots=lots)
     commissions_run()
-    assert Commission.objects.get().amount == Decimal(expected)
+    assert line().amount == Decimal(expected)
 
 
 def test_spread_share_uses_the_groups_markup():
@@ -96,7 +113,7 @@ def test_spread_share_uses_the_groups_markup():
     ib = make_ib(plan=make_plan(rules={"metals": ("spread_share", "0.35")}))
     round_trip(client_with_account(ib), symbol="XAUUSD", lots="0.33")
     commissions_run()
-    row = Commission.objects.get()
+    row = line()
     assert (row.kind, row.base, row.rate, row.amount) == (
         "spread_share",
         Decimal("10.0000"),
@@ -111,8 +128,8 @@ def test_commission_share_of_the_round_turn():
     ib = make_ib(plan=make_plan(rules={"fx_majors": ("commission_share", "0.30")}))
     round_trip(client_with_account(ib), lots="1.00", commission="-3.50")
     commissions_run()
-    row = Commission.objects.get()
-    assert (row.base, row.amount) == (Decimal("7.0000"), Decimal("2.10"))
+    row = line()
+    assert (row.base, row.amount) == (Decimal("7.00"), Decimal("2.10"))
 
 
 def test_commission_share_of_a_partial_close_takes_its_part_of_the_opening_side():
@@ -121,15 +138,15 @@ def test_commission_share_of_a_partial_close_takes_its_part_of_the_opening_side(
     deal(account, entry=0, lots="2.00", position=77, commission="-7.00", time=timezone.now() - timedelta(hours=1))
     deal(account, entry=1, action=1, lots="0.50", position=77, commission="-1.75")
     commissions_run()
-    row = Commission.objects.get()
-    assert (row.base, row.amount) == (Decimal("3.5000"), Decimal("1.75"))  # (1.75 + 7.00 x 0.5/2) x 50 %
+    row = line()
+    assert (row.base, row.amount) == (Decimal("3.50"), Decimal("1.75"))  # (1.75 + 7.00 x 0.5/2) x 50 %
 
 
 def test_commission_share_needs_the_account_in_the_plans_currency():
     ib = make_ib(plan=make_plan(rules={"fx_majors": ("commission_share", "0.30")}))
     round_trip(client_with_account(ib, currency="EUR"), commission="-3.50")
     commissions_run()
-    row = Commission.objects.get()
+    row = line()
     assert (row.status, row.amount) == ("currency", Decimal("0"))
     assert "not the plan's" in explain(row)
     assert payable(ib) == 0
@@ -140,7 +157,7 @@ def test_difference_model_master_seven_sub_five():
     round_trip(client_with_account(sub), lots="2.00")
     commissions_run()
     assert by_ib() == {sub.referral_code: Decimal("10.00"), master.referral_code: Decimal("4.00")}
-    override = Commission.objects.get(ib=master)
+    override = line(ib=master)
     assert (override.level, override.direct_ib_id, override.rule_rate, override.best_below, override.rate) == (
         1,
         sub.pk,
@@ -159,7 +176,7 @@ def test_difference_model_cascade_on_a_ten_level_tree():
 
     commissions_run()
 
-    got = {row.level: row.amount for row in Commission.objects.filter(deal=closing)}
+    got = {row.level: row.amount for row in lines(deal=closing)}
     # Each level earns its rate minus the best rate below it (nothing when it is not above): per lot
     # 1, 1.5, 0.5, 2, -, 3, -, 1.5, -, 2.5 -> x 2.37, rounded half to even.
     assert got == {
@@ -191,7 +208,7 @@ def test_level_rates_cascade_on_a_ten_level_tree():
 
     commissions_run()
 
-    deep_rows = {row.level: row.amount for row in Commission.objects.filter(deal=deep)}
+    deep_rows = {row.level: row.amount for row in lines(deal=deep)}
     # Levels 0-8 have a rate; level 9 (the top) has none in the plan, so it earns nothing.
     assert deep_rows == {
         0: Decimal("7.00"),
@@ -199,7 +216,7 @@ def test_level_rates_cascade_on_a_ten_level_tree():
         2: Decimal("1.00"),
         **{lvl: Decimal("0.25") for lvl in range(3, 9)},
     }
-    middle_rows = {(row.ib_id, row.level) for row in Commission.objects.filter(deal=middle)}
+    middle_rows = {(row.ib_id, row.level) for row in lines(deal=middle)}
     assert middle_rows == {(chain[4 - lvl].pk, lvl) for lvl in range(5)}
 
 
@@ -224,7 +241,7 @@ def test_short_hold_earns_nothing_and_says_why():
 
     commissions_run()
 
-    rows = {row.deal_id: row for row in Commission.objects.all()}
+    rows = {row.deal_id: row for row in lines()}
     assert (rows[quick.pk].status, rows[quick.pk].amount, rows[quick.pk].hold_seconds) == ("short_hold", 0, 59)
     assert "below the plan's minimum hold of 60 s, so 0 USD" in explain(rows[quick.pk])
     assert (rows[held.pk].status, rows[held.pk].amount) == ("earned", Decimal("5.00"))
@@ -245,7 +262,7 @@ def test_short_hold_explained_once_at_the_ibs_own_level_uplines_get_no_zero_rows
 
     run = commissions_run()
 
-    rows = {(row.deal_id, row.ib_id): row for row in Commission.objects.all()}
+    rows = {(row.deal_id, row.ib_id): row for row in lines()}
     assert set(rows) == {
         (quick.pk, own.pk),
         (quick.pk, top.pk),
@@ -279,7 +296,7 @@ def test_accrual_equals_the_rows_it_posts_for_every_batch():
         round_trip(account, lots=lots, hold_seconds=120)
     commissions_run(batch_size=3)
     for ib in (master, sub):
-        rows = sum((row.amount for row in Commission.objects.filter(ib=ib)), Decimal(0))
+        rows = sum((row.amount for row in lines(ib=ib)), Decimal(0))
         assert rows > 0 and payable(ib) == rows
     assert ledger_is_balanced()
 
@@ -294,7 +311,7 @@ def test_only_closing_trade_deals_of_attributed_clients_with_a_mapped_symbol_ear
     round_trip(trading_account(ClientFactory()))  # a client nobody introduced
     _, counted = round_trip(account)
     commissions_run()
-    assert list(Commission.objects.values_list("deal_id", flat=True)) == [counted.pk]
+    assert [row.deal_id for row in lines()] == [counted.pk]
 
 
 def test_rerun_and_recompute_are_harmless():
@@ -335,12 +352,12 @@ def test_a_crash_mid_run_loses_nothing_and_pays_nothing_twice(monkeypatch):
         commissions_run(batch_size=4)
     failed = CommissionRun.objects.get()
     assert failed.state == CommissionRun.State.FAILED and "worker lost" in failed.error
-    assert Commission.objects.count() == 2  # the first batch (two positions) committed, the second rolled back
+    assert len(lines()) == 2  # the first batch (two positions) committed, the second rolled back
     assert payable(ib) == Decimal("10.00")
 
     monkeypatch.setattr(engine_module, "_post_accruals", real)
     commissions_run(batch_size=4)
-    assert sorted(Commission.objects.values_list("deal_id", flat=True)) == [d.pk for d in closings]
+    assert sorted(row.deal_id for row in lines()) == [d.pk for d in closings]
     assert payable(ib) == Decimal("20.00")
     assert ledger_is_balanced()
 
@@ -369,7 +386,7 @@ def test_volume_tier_from_last_months_downline_volume():
     # Last month's own deal used the tier of the month before (no volume): 5 - 4 = 1 per lot on 12 lots.
     assert Commission.objects.get(ib=master, lots=Decimal("12.00")).amount == Decimal("12.00")
     # This month: 12 lots last month reach the 10-lot tier: 6 - 4 = 2.
-    row = Commission.objects.get(ib=master, deal=this_month)
+    row = line(ib=master, deal=this_month)
     assert (row.rule_rate, row.amount) == (Decimal("6"), Decimal("2.00"))
     assert CommissionRule.objects.get(pk=row.rule_id).min_monthly_lots == Decimal("10")
 
@@ -449,7 +466,7 @@ def test_amounts_match_decimal_arithmetic_exactly(lots, master, sub):
         expected[below.pk] = cents(lots * sub)
     if master > sub:
         expected[top.pk] = cents(lots * (master - sub))
-    got = {row.ib_id: row.amount for row in Commission.objects.filter(ib__in=[top.pk, below.pk])}
+    got = {row.ib_id: row.amount for row in lines(ib__in=[top.pk, below.pk])}
     assert got == expected
 
 
@@ -462,3 +479,50 @@ def test_demo_accounts_earn_nothing():
     round_trip(trading_account(client, server=demo))
     commissions_run()
     assert not Commission.objects.exists()
+
+
+def test_a_reassigned_clients_deals_stay_with_the_ib_they_were_imported_under():
+    # Deals imported before the reassignment earn for the old IB even when the engine computes them afterwards;
+    # deals imported after it earn for the new one. Run before or after, the answer is the same.
+    from ib.services import client_reassign
+
+    old, new = make_ib(plan=rebate_plan("5")), make_ib(plan=rebate_plan("3"))
+    account = client_with_account(old)
+    _, before = round_trip(account, lots="1.00")
+    client_reassign(client=account.user, ib=new, reason="client asked", actor=make_staff("IB Manager")[0])
+    _, after = round_trip(account, lots="1.00")
+
+    commissions_run()
+
+    assert {(row.deal_id, row.ib_id, row.amount) for row in lines()} == {
+        (before.pk, old.pk, Decimal("5.00")),
+        (after.pk, new.pk, Decimal("3.00")),
+    }
+    assert (payable(old), payable(new)) == (Decimal("5.00"), Decimal("3.00"))
+
+
+def test_rows_sum_their_lines_across_days_symbols_statuses_and_batches():
+    # Many deals over several broker days, two symbols, short and long holds, small batches: every stored row is
+    # exactly the sum of the lines the statement derives for it, and the statement shows each line once.
+    from ib.selectors import ib_statement
+
+    master, sub = make_chain([rebate_plan("7", min_hold=60), rebate_plan("5", min_hold=60)])
+    account = client_with_account(sub)
+    now = timezone.now()
+    for n in range(12):
+        round_trip(
+            account,
+            symbol=("EURUSD", "GBPUSD")[n % 2],
+            lots=f"0.{n + 1:02d}",
+            hold_seconds=(30, 600)[n % 3 > 0],
+            closed_at=now - timedelta(hours=9 * n),
+        )
+    commissions_run(batch_size=5)
+
+    derived = lines()  # asserts per row: lines sum to the row, one line per deal counted
+    assert len({(row.deal_id, row.ib_id) for row in derived}) == len(derived)
+    statement = ib_statement(ib=sub)
+    assert statement.count() == 12 and len(statement[0:50]) == 12
+    assert sum((row.amount for row in statement[0:50]), Decimal(0)) == payable(sub)
+    assert [row.deal_time for row in statement[0:50]] == sorted((r.deal_time for r in statement[0:50]), reverse=True)
+    assert sum((row.amount for row in lines(ib=master)), Decimal(0)) == payable(master)

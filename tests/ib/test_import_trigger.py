@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 
 from ib.models import Commission, CommissionRun
+from ib.selectors import commission_lines
 from mt5bridge.models import Deal, TradeServer
 from mt5bridge.services import balance_operation_create, balance_operation_send
 from mt5bridge.signals import deals_imported
@@ -42,7 +43,7 @@ def test_imported_deals_earn_once(mt5_mock, live_server_mt5, django_capture_on_c
     with django_capture_on_commit_callbacks(execute=True):
         deals_import()
 
-    row = Commission.objects.get()
+    (row,) = commission_lines(row=Commission.objects.get())
     closing = Deal.objects.get(pk=row.deal_id)
     assert (closing.login, closing.entry, row.lots, row.amount) == (account.login, 1, Decimal("1.50"), Decimal("12.00"))
     assert row.open_deal_id == Deal.objects.get(position_id=closing.position_id, entry=0).pk
@@ -51,3 +52,4 @@ def test_imported_deals_earn_once(mt5_mock, live_server_mt5, django_capture_on_c
     with django_capture_on_commit_callbacks(execute=True):
         deals_import()
     assert Commission.objects.count() == 1
+    assert len(commission_lines(row=Commission.objects.get())) == 1

@@ -21,7 +21,7 @@ class Command(BaseCommand):
             nargs=2,
             type=int,
             metavar=("FROM_ID", "TO_ID"),
-            help="re-run deal ids (FROM, TO] without moving the cursor; existing rows stay",
+            help="compute whatever part of deal ids (FROM, TO] no batch covers yet, without moving the cursor",
         )
 
     def handle(self, *args, batch_size=None, recompute=None, **options) -> None:
@@ -30,7 +30,7 @@ class Command(BaseCommand):
             if high <= low:
                 raise CommandError("TO_ID must be above FROM_ID.")
             created = commissions_recompute(from_deal_id=low, to_deal_id=high, batch_size=batch_size)
-            self.stdout.write(f"{created} missing commission rows created.")
+            self.stdout.write(f"{created} missing commission lines computed.")
             return
         from mt5bridge.models import Deal
 
@@ -39,5 +39,6 @@ class Command(BaseCommand):
         with tqdm(total=max(top - cursor, 0), unit="deal", desc="commissions") as bar:
             run = commissions_run(trigger="command", batch_size=batch_size, progress=bar.update)
         self.stdout.write(
-            f"Run {run.pk}: {run.batches} batches, {run.rows_created} commission rows, {run.cpa_rows_created} CPA rows."
+            f"Run {run.pk}: {run.batches} batches, {run.rows_created} commission lines, "
+            f"{run.cpa_rows_created} CPA rows."
         )
