@@ -138,9 +138,9 @@ def test_management_commands(capsys):
     ib = make_ib(plan=rebate_plan("5"), payout_schedule="daily")
     round_trip(client_with_account(ib))
     call_command("ib_commissions")
-    assert "1 commission rows" in capsys.readouterr().out
+    assert "1 commission lines" in capsys.readouterr().out
     call_command("ib_commissions", "--recompute", "0", "1000")
-    assert "0 missing commission rows created." in capsys.readouterr().out
+    assert "0 missing commission lines computed." in capsys.readouterr().out
     Commission.objects.filter(ib=ib).update(created_at=timezone.now() - timedelta(minutes=1))
     call_command("ib_payouts")
     assert "1 payouts released." in capsys.readouterr().out
