@@ -512,8 +512,15 @@ class Commission(models.Model):
         SHORT_HOLD = "short_hold", "Held below the minimum time"
         CURRENCY = "currency", "Account currency differs from the plan's"
 
+    # Looked up through the unique (batch, ...) index below; no index of its own to maintain on every insert.
     batch = models.ForeignKey(
-        CommissionBatch, on_delete=models.PROTECT, db_constraint=False, null=True, blank=True, related_name="rows"
+        CommissionBatch,
+        on_delete=models.PROTECT,
+        db_constraint=False,
+        db_index=False,
+        null=True,
+        blank=True,
+        related_name="rows",
     )
     ib = models.ForeignKey(
         IntroducingBroker, on_delete=models.DO_NOTHING, db_constraint=False, db_index=False, related_name="+"

@@ -189,7 +189,7 @@ def statement_csv(request: HttpRequest) -> StreamingHttpResponse:
                 "explanation",
             ]
         )
-        for row in rows.iterator(chunk_size=2000):
+        for row in rows.iterator(chunk_size=2000):  # lines derived in chunks, never the whole statement at once
             yield writer.writerow(
                 [
                     row.deal_time.isoformat(),
