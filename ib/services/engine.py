@@ -215,7 +215,8 @@ def _opens_cte(keys: tuple[str, ...] = ("deal_id",)) -> str:
         GROUP BY {group}
     ),
     facts AS (
-        SELECT c.*, o.open_id, o.open_time, {scaled("c.volume", 2)} AS lots_c, {_comm_c_expr("c", "o")} AS comm_c
+        SELECT c.*, o.open_id, o.open_time, {_hold_ms_expr("c.time", "o.open_time")} AS hold_ms,
+               {scaled("c.volume", 2)} AS lots_c, {_comm_c_expr("c", "o")} AS comm_c
         FROM closings c LEFT JOIN opens o ON {join}
     )"""
 
@@ -284,21 +285,14 @@ def _comm_c_expr(close: str, opens: str) -> str:
     )
 
 
-def _short_hold_expr(close: str, open_: str, min_seconds: str) -> str:
-    if _vendor() == "postgresql":
-        return f"{close} - {open_} < {min_seconds} * INTERVAL '1 second'"
-    return f"{_hold_ms_expr(close, open_)} < {min_seconds} * 1000"
-
-
 def _line_columns(x: str, k: str) -> str:
-    """`status`, `raw` and `div` of one line: deal facts `x` (time, open_time, account_currency, lots_c, comm_c)
+    """`status`, `raw` and `div` of one line: deal facts `x` (hold_ms, account_currency, lots_c, comm_c)
     under the rule columns of `k` (kind, rate4, markup4, min_hold_seconds, currency, div6, div10). The engine's
     card rows and the stored rows both have them, so the statement's lines are computed by the very expressions
     the engine summed. Select them in a subquery the planner keeps whole (OFFSET 0), then `_line_amount` over
     it: each expression is then computed once per line."""
-    short = _short_hold_expr(f"{x}.time", f"{x}.open_time", f"{k}.min_hold_seconds")
     status = (
-        f"CASE WHEN {x}.open_time IS NOT NULL AND {short}"
+        f"CASE WHEN {x}.hold_ms < {k}.min_hold_seconds * 1000"  # NULL (opening unknown) is not short
         f" THEN 'short_hold' WHEN {k}.kind = 'commission_share' AND {x}.account_currency <> {k}.currency"
         " THEN 'currency' ELSE 'earned' END"
     )
@@ -328,14 +322,15 @@ def _line_amount(line: str) -> str:
 
 def _facts_sql() -> str:
     """The temporary table of a batch's closing deals of attributed clients in a symbol group, one row each, with
-    what their lines need: the sub-IB, the symbol group, the broker day, the tier month, the position's opening
-    (first opening deal, hold time) and the lots and round-turn commission as scaled integers. Parameters: hi,
-    lo, hi, lo, hi."""
+    what their lines need: the sub-IB, the symbol group, the broker day, the tier month, the hold time since the
+    position's first opening deal and the lots and round-turn commission as scaled integers. Parameters: hi, lo,
+    hi, lo, hi."""
     month = _month_expr("d.time") if _tiers_in_use() else "'*'"
     return f"""
     CREATE TEMP TABLE ib_facts AS
     SELECT d.id AS deal_id, d.time, d.symbol, s.ib_id AS direct_ib_id, a.currency AS account_currency,
-           gm.group_id, {_day_expr("d.time")} AS day, {month} AS month, o.open_id, o.open_time,
+           gm.group_id, {_day_expr("d.time")} AS day, {month} AS month,
+           {_hold_ms_expr("d.time", "o.open_time")} AS hold_ms,
            {scaled("d.volume", 2)} AS lots_c, {_comm_c_expr("d", "o")} AS comm_c
     FROM mt5bridge_deal d
     JOIN mt5bridge_tradingaccount a ON a.id = d.account_id
@@ -355,8 +350,13 @@ def _facts_sql() -> str:
     """
 
 
-def _insert_sql() -> str:
+def _insert_sql(hold_cap_ms: int) -> str:
     """One INSERT ... SELECT ... GROUP BY over a batch's facts and the rate card. Parameters: batch id, created_at.
+
+    Deals whose lines cannot differ (same sub-IB, symbol, day, tier month, account currency, lots, round-turn
+    commission, and hold time as far as any minimum can tell: capped at the card's longest, `hold_cap_ms`) are
+    counted together first; each distinct line is then computed once and weighted by its count, which is exact
+    because every deal of the group has the very same rounded amount at every level.
 
     A position held below the minimum time earns nothing: the IB's own level (0) keeps those deals in a row of
     status `short_hold` that explains the zero; an upline whose own plan's minimum the hold also misses gets no
@@ -371,12 +371,21 @@ def _insert_sql() -> str:
             * {_from_scaled("1", 4)},
         g.amount, k.currency, '', %s
     FROM (
-        SELECT l.card_id, l.symbol, l.day, l.status, COUNT(*) AS n, SUM(l.lots_c) AS lots_c, SUM(l.comm_c) AS comm_c,
-               SUM({_line_amount("l")}) AS amount, MIN(l.time) AS first_time, MAX(l.time) AS last_time
+        SELECT l.card_id, l.symbol, l.day, l.status, SUM(l.n) AS n, SUM(l.n * l.lots_c) AS lots_c,
+               SUM(l.n * l.comm_c) AS comm_c, SUM(l.n * ({_line_amount("l")})) AS amount,
+               MIN(l.first_time) AS first_time, MAX(l.last_time) AS last_time
         FROM (
-            SELECT k.id AS card_id, k.chain_level, x.symbol, x.day, x.time, x.lots_c, x.comm_c,
-                   {_line_columns("x", "k")}
-            FROM ib_facts x
+            SELECT k.id AS card_id, k.chain_level, x.symbol, x.day, x.n, x.lots_c, x.comm_c, x.first_time,
+                   x.last_time, {_line_columns("x", "k")}
+            FROM (
+                SELECT direct_ib_id, group_id, symbol, day, month, account_currency,
+                       CASE WHEN hold_ms > {int(hold_cap_ms)} THEN {int(hold_cap_ms)} ELSE hold_ms END AS hold_ms,
+                       lots_c, comm_c, COUNT(*) AS n, MIN(time) AS first_time, MAX(time) AS last_time
+                FROM ib_facts
+                GROUP BY direct_ib_id, group_id, symbol, day, month, account_currency,
+                         CASE WHEN hold_ms > {int(hold_cap_ms)} THEN {int(hold_cap_ms)} ELSE hold_ms END,
+                         lots_c, comm_c
+            ) x
             JOIN ib_rate_card k ON k.direct_ib_id = x.direct_ib_id AND k.symbol_group_id = x.group_id
                                AND k.month = x.month
             WHERE k.rate > 0
@@ -548,7 +557,9 @@ def _compute(*, lo: int, hi: int, run: CommissionRun | None) -> int:
         cursor.execute(_facts_sql(), [hi, lo, hi, lo, hi])
         if postgres:
             cursor.execute("ANALYZE ib_facts")
-        cursor.execute(_insert_sql(), [batch.pk, _db_time(now)])
+        cursor.execute("SELECT COALESCE(MAX(min_hold_seconds), 0) FROM ib_rate_card")
+        hold_cap_ms = int(cursor.fetchone()[0]) * 1000
+        cursor.execute(_insert_sql(hold_cap_ms), [batch.pk, _db_time(now)])
         cursor.execute("DROP TABLE IF EXISTS ib_rate_card")
         cursor.execute("DROP TABLE IF EXISTS ib_facts")
         cursor.execute(

@@ -526,3 +526,15 @@ def test_rows_sum_their_lines_across_days_symbols_statuses_and_batches():
     assert sum((row.amount for row in statement[0:50]), Decimal(0)) == payable(sub)
     assert [row.deal_time for row in statement[0:50]] == sorted((r.deal_time for r in statement[0:50]), reverse=True)
     assert sum((row.amount for row in lines(ib=master)), Decimal(0)) == payable(master)
+
+
+def test_identical_deals_are_each_rounded_not_their_sum():
+    # Three 0.01-lot deals at 0.5/lot: 0.005 each, half to even -> 0.00 each, so the row is 0.00 (not 0.015 -> 0.02).
+    # Three 0.03-lot deals: 0.015 each -> 0.02 each = 0.06 (not 0.045 -> 0.04).
+    ib = make_ib(plan=rebate_plan("0.5"))
+    account = client_with_account(ib)
+    for lots in ("0.01", "0.01", "0.01", "0.03", "0.03", "0.03"):
+        round_trip(account, lots=lots)
+    commissions_run()
+    assert [(x.lots, x.amount) for x in lines()].count((Decimal("0.01"), Decimal("0"))) == 3
+    assert Commission.objects.get().amount == Decimal("0.06") == payable(ib)
