@@ -6,6 +6,14 @@ from django.conf import settings
 from django.db import migrations, models
 
 
+def batches_never_overlap(apps, schema_editor):
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute(
+            "ALTER TABLE ib_commissionbatch ADD CONSTRAINT ib_batch_no_overlap "
+            "EXCLUDE USING gist (int8range(lo, hi, '(]') WITH &&)"
+        )
+
+
 def convert_deal_rows(apps, schema_editor):
     """Rows of the per-deal engine (one per deal, IB and level) become the rows of one legacy batch covering the
     deals the engine had processed, summed per (IB, level, sub-IB, symbol, broker day, status), and every current
@@ -196,13 +204,13 @@ class Migration(migrations.Migration):
             field=models.ForeignKey(
                 blank=True,
                 db_constraint=False,
-                db_index=False,
                 null=True,
                 on_delete=django.db.models.deletion.PROTECT,
                 related_name="rows",
                 to="ib.commissionbatch",
             ),
         ),
+        migrations.RunPython(batches_never_overlap, migrations.RunPython.noop),
         migrations.RunPython(convert_deal_rows, migrations.RunPython.noop),
         migrations.RemoveConstraint(
             model_name="commission",
@@ -219,14 +227,6 @@ class Migration(migrations.Migration):
         migrations.RemoveField(
             model_name="commission",
             name="open_deal",
-        ),
-        migrations.AddConstraint(
-            model_name="commission",
-            constraint=models.UniqueConstraint(
-                condition=models.Q(("batch__isnull", False)),
-                fields=("batch", "ib", "level", "direct_ib", "symbol", "day", "tier_month", "status"),
-                name="ib_commission_once_per_batch",
-            ),
         ),
         migrations.AddField(
             model_name="referralspan",

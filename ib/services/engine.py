@@ -266,9 +266,15 @@ def _opening_columns(o: str = "o") -> str:
     their lots and commission summed as scaled integers (small aggregate states: a batch has one per position)."""
     return (
         f"MIN({o}.id) AS open_id, MIN({o}.time) AS open_time, "
-        f"CAST(SUM({scaled(f'{o}.volume', 2)}) AS BIGINT) AS open_lots_c, "
-        f"CAST(SUM({scaled(f'{o}.commission', 2)}) AS BIGINT) AS open_comm_c"
+        f"CAST(SUM({_int4(scaled(f'{o}.volume', 2))}) AS BIGINT) AS open_lots_c, "
+        f"CAST(SUM({_int4(scaled(f'{o}.commission', 2))}) AS BIGINT) AS open_comm_c"
     )
+
+
+def _int4(expr: str) -> str:
+    """A deal's lots or commission in hundredths fits 32 bits (21 million lots or currency units); summing 32-bit
+    integers keeps PostgreSQL's aggregate state a plain 64-bit value instead of an allocated 128-bit one."""
+    return f"CAST({expr} AS INTEGER)"
 
 
 def _comm_c_expr(close: str, opens: str) -> str:
@@ -320,12 +326,23 @@ def _line_amount(line: str) -> str:
     )
 
 
-def _facts_sql() -> str:
+def _facts_sql(*, every_position: bool = False) -> str:
     """The temporary table of a batch's closing deals of attributed clients in a symbol group, one row each, with
     what their lines need: the sub-IB, the symbol group, the broker day, the tier month, the hold time since the
     position's first opening deal and the lots and round-turn commission as scaled integers. Parameters: hi, lo,
-    hi, lo, hi."""
+    hi, lo, hi (with `every_position`: hi, lo, hi).
+
+    The opening deals are looked up for the positions the batch closes; a batch that spans most of the deal ids
+    there are (a backlog) aggregates every position's instead (`every_position`): the same answer for the batch's
+    deals, without a semi-join as large as the table."""
     month = _month_expr("d.time") if _tiers_in_use() else "'*'"
+    positions = (
+        ""
+        if every_position
+        else f"""AND (o.server_id, o.position_id) IN (
+              SELECT c.server_id, c.position_id FROM mt5bridge_deal c
+              WHERE c.id > %s AND c.id <= %s AND c.entry IN {CLOSING_ENTRIES})"""
+    )
     return f"""
     CREATE TEMP TABLE ib_facts AS
     SELECT d.id AS deal_id, d.time, d.symbol, s.ib_id AS direct_ib_id, a.currency AS account_currency,
@@ -340,10 +357,7 @@ def _facts_sql() -> str:
     LEFT JOIN (
         SELECT o.server_id, o.position_id, {_opening_columns()}
         FROM mt5bridge_deal o
-        WHERE o.entry = 0 AND o.action IN {TRADE_ACTIONS} AND o.id <= %s
-          AND (o.server_id, o.position_id) IN (
-              SELECT c.server_id, c.position_id FROM mt5bridge_deal c
-              WHERE c.id > %s AND c.id <= %s AND c.entry IN {CLOSING_ENTRIES})
+        WHERE o.entry = 0 AND o.action IN {TRADE_ACTIONS} AND o.id <= %s {positions}
         GROUP BY o.server_id, o.position_id
     ) o ON o.server_id = d.server_id AND o.position_id = d.position_id
     WHERE d.id > %s AND d.id <= %s AND {_closing_deal_filter()}
@@ -554,7 +568,10 @@ def _compute(*, lo: int, hi: int, run: CommissionRun | None) -> int:
             cursor.execute("SET LOCAL max_parallel_workers_per_gather = 0")
         _build_rate_card(cursor, months)
         cursor.execute("DROP TABLE IF EXISTS ib_facts")
-        cursor.execute(_facts_sql(), [hi, lo, hi, lo, hi])
+        every_position = hi - lo >= hi // 2
+        cursor.execute(
+            _facts_sql(every_position=every_position), [hi, lo, hi] if every_position else [hi, lo, hi, lo, hi]
+        )
         if postgres:
             cursor.execute("ANALYZE ib_facts")
         cursor.execute("SELECT COALESCE(MAX(min_hold_seconds), 0) FROM ib_rate_card")

@@ -538,3 +538,16 @@ def test_identical_deals_are_each_rounded_not_their_sum():
     commissions_run()
     assert [(x.lots, x.amount) for x in lines()].count((Decimal("0.01"), Decimal("0"))) == 3
     assert Commission.objects.get().amount == Decimal("0.06") == payable(ib)
+
+
+def test_postgresql_refuses_overlapping_batches():
+    from django.db import IntegrityError, connection, transaction
+
+    from ib.models import CommissionBatch
+
+    if connection.vendor != "postgresql":
+        pytest.skip("an exclusion constraint: PostgreSQL only (SQLite relies on the engine's range check)")
+    CommissionBatch.objects.create(lo=100, hi=200)
+    CommissionBatch.objects.create(lo=200, hi=300)  # adjacent: (100, 200] and (200, 300] share no deal
+    with pytest.raises(IntegrityError), transaction.atomic():
+        CommissionBatch.objects.create(lo=150, hi=250)
