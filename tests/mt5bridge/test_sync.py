@@ -8,6 +8,7 @@ import pytest
 from django.utils import timezone
 
 from brokerage import health
+from mt5bridge.adapters.webapi import WebAPIManager
 from mt5bridge.manager_api import MT5RetryableError
 from mt5bridge.models import Deal, PositionSnapshot, TradeServer, TradingAccount, TradingGroup
 from mt5bridge.servers import breaker_is_open, server_call
@@ -17,6 +18,7 @@ from mt5bridge.services import (
     balance_operation_send,
     deals_import,
     positions_snapshot_sync,
+    sync,
     trade_server_sync_groups,
 )
 from tests.mt5bridge.conftest import free_port
@@ -51,6 +53,38 @@ def test_account_snapshots_read_every_open_account_in_batches(mt5_mock, live_ser
     for i, account in enumerate(TradingAccount.objects.order_by("pk")):
         assert (account.balance, account.equity, account.free_margin) == (Decimal(100 * (i + 1)),) * 3
         assert account.snapshot_at >= before
+
+
+def test_account_snapshots_are_stored_in_several_writes(monkeypatch, mt5_mock, live_server_mt5):
+    monkeypatch.setattr(sync, "SNAPSHOT_WRITE_ROWS", 2)  # batches of one, written two, two and one at a time
+    accounts = [open_account(live_server_mt5) for _ in range(5)]
+    for i, account in enumerate(accounts):
+        _fund(account, f"{10 * (i + 1)}.25")
+
+    assert accounts_snapshot_sync(server=live_server_mt5, batch_size=1) == 5
+
+    for i, account in enumerate(TradingAccount.objects.order_by("pk")):
+        assert (account.balance, account.credit, account.margin) == (Decimal(f"{10 * (i + 1)}.25"), 0, 0)
+        assert account.snapshot_at is not None
+
+
+def test_a_server_failing_mid_sync_keeps_the_batches_already_read(monkeypatch, live_server_mt5):
+    accounts = sorted((open_account(live_server_mt5) for _ in range(3)), key=lambda a: a.login)
+    read = WebAPIManager.accounts_get_batch
+    calls = []
+
+    def fails_on_the_third_batch(manager, logins):
+        calls.append(logins)
+        if len(calls) == 3:
+            raise MT5RetryableError("connection lost")
+        return read(manager, logins)
+
+    monkeypatch.setattr(WebAPIManager, "accounts_get_batch", fails_on_the_third_batch)
+
+    with pytest.raises(MT5RetryableError):
+        accounts_snapshot_sync(server=live_server_mt5, batch_size=1)
+    seen = {a.login: a.snapshot_at for a in TradingAccount.objects.filter(pk__in=[a.pk for a in accounts])}
+    assert [seen[a.login] is not None for a in accounts] == [True, True, False]
 
 
 def test_an_unreachable_server_keeps_the_last_snapshot_and_its_age(live_server_mt5):
