@@ -5,9 +5,12 @@ each), on PostgreSQL when DATABASE_URL points at one (in a throwaway database cr
 throwaway SQLite file. Plans: difference model, rebates per lot on FX, a spread share on metals, a commission share
 on indices, a 60 s minimum hold (every 7th position is held 30 s).
 
-Timed: `commissions_run` (rate card, INSERT ... SELECT of every commission row with its explanation, ledger
-accrual, cursor) against ONE raw aggregate SQL query over the same deals in the same run: each IB's earnings by
+Timed: `commissions_run` with the default batch size (rate card; the batch's closing deals with their positions'
+opening deals; one INSERT ... SELECT ... GROUP BY expanding every deal into its (deal, IB, level) lines, each
+computed and rounded on its own, summed into one row per IB, level, sub-IB, symbol, broker day and status; ledger
+accrual; cursor) against ONE raw aggregate SQL query over the same deals in the same run: each IB's earnings by
 the same joins (deal -> account -> client's IB -> every upline -> its rule), summed per IB, nothing written.
+The baseline looks up no opening deal (it ignores the hold-time rule), which the engine must do for every deal.
 Also reported, for context: a plain per-IB volume aggregate (no hierarchy). Goal: commission_ratio <= 3.
 
 Deals are generated set-based (generate_series on PostgreSQL, a recursive CTE on SQLite). Prints progress on
@@ -250,6 +253,7 @@ def main() -> None:
     workdir = setup_django("ib")
     from django.conf import settings
     from django.db import connection
+    from django.db.models import Sum
     from tqdm import tqdm
 
     from ib.models import Commission
@@ -274,7 +278,8 @@ def main() -> None:
         baseline += [timed_query(baseline_sql())[0] for _ in range(2)]
 
         rows = Commission.objects.count()
-        short = Commission.objects.filter(status="short_hold").count()
+        lines = Commission.objects.aggregate(n=Sum("deals"))["n"] or 0
+        short = Commission.objects.filter(status="short_hold").aggregate(n=Sum("deals"))["n"] or 0
         base_s = statistics.median(baseline)
         figures = {
             "commission_ratio": round(engine_s / base_s, 2),
@@ -286,7 +291,8 @@ def main() -> None:
             "ibs": len(ibs),
             "clients": args.clients,
             "commission_rows": rows,
-            "short_hold_rows": short,
+            "commission_lines": lines,
+            "short_hold_lines": short,
             "engine_batches": run.batches,
             "engine_batch_size": settings.IB_ENGINE_BATCH_SIZE,
             "deals_per_s": round(args.deals / engine_s),
