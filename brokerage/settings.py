@@ -479,7 +479,7 @@ IB_ATTRIBUTION_WINDOW_DAYS = _setting("IB_ATTRIBUTION_WINDOW_DAYS", env.int, def
 # Key of the hash that replaces click IPs; empty derives one from SECRET_KEY.
 IB_CLICK_SALT = _setting("IB_CLICK_SALT", env.str, default="")
 # Deal ids per commission-engine transaction.
-IB_ENGINE_BATCH_SIZE = _setting("IB_ENGINE_BATCH_SIZE", env.int, default=500_000)
+IB_ENGINE_BATCH_SIZE = _setting("IB_ENGINE_BATCH_SIZE", env.int, default=1_000_000)
 # PostgreSQL memory for the engine's hash joins and aggregates (SET LOCAL in its transaction only).
 IB_ENGINE_WORK_MEM_MB = _setting("IB_ENGINE_WORK_MEM_MB", env.int, default=128)
 # Set-based SQL jobs: they share the analytics workers rather than delay payments or MT5 work.

@@ -83,8 +83,10 @@ def _month_expr(column: str) -> str:
 
 
 def _hold_ms_expr(close: str, open_: str) -> str:
+    """Whole milliseconds a position was held. PostgreSQL: `date_part` (a double, microsecond-exact at these
+    magnitudes, and whole seconds exactly) costs a fraction of EXTRACT's numeric; minimums are whole seconds."""
     if _vendor() == "postgresql":
-        return f"FLOOR(EXTRACT(EPOCH FROM ({close} - {open_})) * 1000)::bigint"
+        return f"FLOOR(date_part('epoch', {close} - {open_}) * 1000)::bigint"
     return f"CAST(ROUND((julianday({close}) - julianday({open_})) * 86400000) AS INTEGER)"
 
 
@@ -327,7 +329,7 @@ def _line_amount(line: str) -> str:
 
 
 def _facts_sql(*, every_position: bool = False) -> str:
-    """The temporary table of a batch's closing deals of attributed clients in a symbol group, one row each, with
+    """A batch's closing deals of attributed clients in a symbol group, one row each, with
     what their lines need: the sub-IB, the symbol group, the broker day, the tier month, the hold time since the
     position's first opening deal and the lots and round-turn commission as scaled integers. Parameters: hi, lo,
     hi, lo, hi (with `every_position`: hi, lo, hi).
@@ -344,7 +346,6 @@ def _facts_sql(*, every_position: bool = False) -> str:
               WHERE c.id > %s AND c.id <= %s AND c.entry IN {CLOSING_ENTRIES})"""
     )
     return f"""
-    CREATE TEMP TABLE ib_facts AS
     SELECT d.id AS deal_id, d.time, d.symbol, s.ib_id AS direct_ib_id, a.currency AS account_currency,
            gm.group_id, {_day_expr("d.time")} AS day, {month} AS month,
            {_hold_ms_expr("d.time", "o.open_time")} AS hold_ms,
@@ -364,8 +365,9 @@ def _facts_sql(*, every_position: bool = False) -> str:
     """
 
 
-def _insert_sql(hold_cap_ms: int) -> str:
-    """One INSERT ... SELECT ... GROUP BY over a batch's facts and the rate card. Parameters: batch id, created_at.
+def _insert_sql(hold_cap_ms: int, *, every_position: bool) -> str:
+    """One INSERT ... SELECT ... GROUP BY over a batch's deals (`_facts_sql`) and the rate card. Parameters: batch
+    id, created_at, then the facts' parameters.
 
     Deals whose lines cannot differ (same sub-IB, symbol, day, tier month, account currency, lots, round-turn
     commission, and hold time as far as any minimum can tell: capped at the card's longest, `hold_cap_ms`) are
@@ -395,7 +397,7 @@ def _insert_sql(hold_cap_ms: int) -> str:
                 SELECT direct_ib_id, group_id, symbol, day, month, account_currency,
                        CASE WHEN hold_ms > {int(hold_cap_ms)} THEN {int(hold_cap_ms)} ELSE hold_ms END AS hold_ms,
                        lots_c, comm_c, COUNT(*) AS n, MIN(time) AS first_time, MAX(time) AS last_time
-                FROM ib_facts
+                FROM ({_facts_sql(every_position=every_position)}) f
                 GROUP BY direct_ib_id, group_id, symbol, day, month, account_currency,
                          CASE WHEN hold_ms > {int(hold_cap_ms)} THEN {int(hold_cap_ms)} ELSE hold_ms END,
                          lots_c, comm_c
@@ -567,18 +569,14 @@ def _compute(*, lo: int, hi: int, run: CommissionRun | None) -> int:
             cursor.execute("SET LOCAL enable_sort = off")
             cursor.execute("SET LOCAL max_parallel_workers_per_gather = 0")
         _build_rate_card(cursor, months)
-        cursor.execute("DROP TABLE IF EXISTS ib_facts")
         every_position = hi - lo >= hi // 2
-        cursor.execute(
-            _facts_sql(every_position=every_position), [hi, lo, hi] if every_position else [hi, lo, hi, lo, hi]
-        )
-        if postgres:
-            cursor.execute("ANALYZE ib_facts")
         cursor.execute("SELECT COALESCE(MAX(min_hold_seconds), 0) FROM ib_rate_card")
         hold_cap_ms = int(cursor.fetchone()[0]) * 1000
-        cursor.execute(_insert_sql(hold_cap_ms), [batch.pk, _db_time(now)])
+        cursor.execute(
+            _insert_sql(hold_cap_ms, every_position=every_position),
+            [batch.pk, _db_time(now), hi, lo, hi] + ([] if every_position else [lo, hi]),
+        )
         cursor.execute("DROP TABLE IF EXISTS ib_rate_card")
-        cursor.execute("DROP TABLE IF EXISTS ib_facts")
         cursor.execute(
             "SELECT ib_id, currency, SUM(amount_minor), SUM(deals) FROM ib_commission WHERE batch_id = %s "
             "GROUP BY ib_id, currency",
