@@ -10,7 +10,8 @@ Three targets are served by the same gunicorn in the same run (see bench/_webhoo
 2. Open loop at a fixed rate of half the floor's capacity, floor and intake alternating; p99 from the scheduled send
    time. Goal: intake p99 <= 2x the floor's.
 3. End to end: `succeeded` webhooks for pending deposits to a trading account at 50 events/s, one Celery worker
-   (concurrency 1), the bundled mock MT5 server; latency from the POST to the BalanceOperation's confirmation (the
+   started as `make run` starts it (its --concurrency read from Procfile.dev: 2 pool processes; --worker-concurrency
+   overrides it), the bundled mock MT5 server; latency from the POST to the BalanceOperation's confirmation (the
    money is on MT5). Goal: p95 <= 2 s.
 
 Needs PostgreSQL (BENCH_WEBHOOKS_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/bench_webhooks, dropped and
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -41,6 +43,16 @@ TARGETS = ("bare", "floor", "intake")
 PATHS = {"bare": "/_bench/bare/", "floor": "/_bench/floor/sandbox/", "intake": "/webhooks/psp/sandbox/"}
 CELERY_QUEUES = ("default", "mt5", "payments", "kyc", "analytics")  # as Procfile.dev's worker
 COUNT_ROWS = "SELECT (SELECT count(*) FROM core_webhookevent), (SELECT count(*) FROM bench_webhook_floor)"
+
+
+def procfile_worker_concurrency() -> int:
+    """The pool size of the worker Procfile.dev starts (`make run`), so the bench measures the worker as it runs."""
+    for line in (ROOT / "Procfile.dev").read_text().splitlines():
+        if line.startswith("worker:"):
+            match = re.search(r"--concurrency[ =](\d+)", line)
+            if match:
+                return int(match.group(1))
+    return os.cpu_count() or 1  # Celery's own default
 
 
 def log(message: str) -> None:
@@ -138,7 +150,12 @@ class Bench:
         wait_http(f"http://{self.host}:{self.port}/healthz", self.gunicorn, "gunicorn")
 
     def start_worker(self) -> subprocess.Popen:
-        command = [sys.executable, "-m", "celery", "-A", "brokerage", "worker", "--concurrency", "1"]
+        command = [sys.executable, "-m", "celery", "-A", "brokerage", "worker"]
+        command += ["--concurrency", str(self.args.worker_concurrency)]
+        if self.args.worker_profile:
+            # cProfile sees only its own process: run the tasks in it (solo pool), the figures are then for profiling.
+            command[1:3] = ["-m", "cProfile", "-o", self.args.worker_profile, "-m", "celery"]
+            command += ["--pool", "solo"]
         command += ["--queues", ",".join(CELERY_QUEUES), "--loglevel", self.args.worker_loglevel]
         command += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
         command += ["--hostname", f"bench-webhooks-{os.getpid()}@%h"]
@@ -367,7 +384,10 @@ class Bench:
         if len(confirmed) < warm:
             raise RuntimeError(f"only {len(confirmed)}/{warm} warm-up deposits reached MT5; see {self.workdir}")
         timed = deposits[warm:]
-        log(f"e2e: {len(timed)} succeeded webhooks at {self.args.e2e_rate}/s, one worker (concurrency 1)")
+        log(
+            f"e2e: {len(timed)} succeeded webhooks at {self.args.e2e_rate}/s, one worker "
+            f"(concurrency {self.args.worker_concurrency})"
+        )
         result = send(timed, rate=self.args.e2e_rate)
         posted_ok = sum(1 for s in result.statuses if s == 200)
         confirmed = wait_confirmed(timed, timeout=self.args.e2e_wait)
@@ -417,6 +437,9 @@ def main() -> None:
     parser.add_argument("--skip-e2e", action="store_true")
     parser.add_argument("--only-e2e", action="store_true", help="just the end-to-end phase (for profiling)")
     parser.add_argument("--worker-loglevel", default="WARNING")
+    parser.add_argument("--worker-concurrency", type=int, default=procfile_worker_concurrency(),
+                        help="e2e: the one worker's pool processes (default: as in Procfile.dev)")  # fmt: skip
+    parser.add_argument("--worker-profile", metavar="PATH", help="e2e: run the worker under cProfile (solo pool)")
     args = parser.parse_args()
     started = time.monotonic()
 
@@ -502,6 +525,7 @@ def main() -> None:
         figures["e2e_events"] = e2e["sent"]
         figures["e2e_confirmed"] = e2e["confirmed"]
         figures["e2e_rate_per_s"] = args.e2e_rate
+        figures["e2e_worker_concurrency"] = args.worker_concurrency
         figures["e2e_worker_events_per_s"] = round(e2e["throughput_per_s"], 1)
     figures["load_generator"] = closed["generator"]
     figures["bench_s"] = round(time.monotonic() - started)

@@ -290,6 +290,10 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "processed_folder": str(_broker_dir / "processed"),
         "store_processed": False,
     }
+if CELERY_BROKER_URL.startswith("redis://"):
+    # kombu's Redis transport, publishing through a kept client (see brokerage.celery.RedisTransport). rediss:// keeps
+    # kombu's own (its TLS set-up goes by the URL's scheme and was not checked with this class).
+    CELERY_BROKER_TRANSPORT = "brokerage.celery:RedisTransport"
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
@@ -310,6 +314,10 @@ CELERY_TASK_ROUTES = {
     "analytics.*": {"queue": "analytics"},
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Celery's Django fixup closes the database connection around every task unless this is set: a fresh PostgreSQL
+# connection (a new server process, ~5 ms) per task. With it set, brokerage.celery closes connections the way Django
+# does around a web request instead (CONN_MAX_AGE, errors, health checks); the fixup still recycles them this often.
+CELERY_DB_REUSE_MAX = 1000
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Periodic jobs are defined here, in code; django-celery-beat mirrors them into its tables on start.
 CELERY_BEAT_SCHEDULE = {

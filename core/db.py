@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from django.db.models import Sum
+from django.db import transaction
+from django.db.models import Model, Sum
 
 
 class DecimalSum(Sum):
@@ -31,3 +32,31 @@ class DecimalSum(Sum):
             return None if value is None else Decimal(int(value)).scaleb(-places)
 
         return [scaled]
+
+
+def insert_unless_taken(instance: Model, *, unique: tuple[str, ...]) -> bool:
+    """INSERT a new model instance unless a row with the same values in `unique` (the fields of one of its unique
+    constraints) exists already. True when inserted: the instance then has its primary key, as after `save()`.
+
+    One statement (`ON CONFLICT (...) DO NOTHING RETURNING`, PostgreSQL and SQLite >= 3.35): no savepoint and no
+    IntegrityError to catch when the key is taken, so it works alike in and out of a caller's transaction. The SQL is
+    built from the model's own table and column names only; the values go as parameters. No save signals are sent.
+    """
+    meta = instance._meta
+    connection = transaction.get_connection()
+    quote = connection.ops.quote_name
+    fields = [f for f in meta.concrete_fields if not f.primary_key]
+    columns = ", ".join(quote(f.column) for f in fields)
+    conflict = ", ".join(quote(meta.get_field(name).column) for name in unique)
+    sql = (
+        f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES ({', '.join(['%s'] * len(fields))}) "  # noqa: S608
+        f"ON CONFLICT ({conflict}) DO NOTHING RETURNING {quote(meta.pk.column)}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [f.get_db_prep_save(f.pre_save(instance, add=True), connection) for f in fields])
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    instance.pk = row[0]
+    instance._state.adding, instance._state.db = False, connection.alias
+    return True

@@ -18,13 +18,14 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.core.handlers.base import BaseHandler
 from django.core.handlers.exception import convert_exception_to_response
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.urls import Resolver404, resolve
 from django.utils import timezone
 from django.utils.module_loading import import_string
 from django.views.decorators.csrf import csrf_exempt
 
+from core.db import insert_unless_taken
 from core.models import WebhookEvent, WebhookRejection
 
 logger = logging.getLogger(__name__)
@@ -37,27 +38,22 @@ def webhook_record(
 ) -> tuple[WebhookEvent, bool]:
     """Store a verified event; returns (event, created). A duplicate returns the first row and schedules nothing.
 
-    The processing task is enqueued once the row is committed. Outside a transaction (a webhook view) the INSERT is
-    its own transaction, committed when it returns: one round trip instead of BEGIN, INSERT, COMMIT. Inside a caller's
-    transaction a savepoint keeps a duplicate's IntegrityError from spoiling it, and the task waits for its commit.
+    One statement, `INSERT ... ON CONFLICT DO NOTHING RETURNING` on the event's unique key (PostgreSQL, and SQLite
+    >= 3.35): outside a transaction (a webhook view) it is its own transaction, committed when it returns; inside a
+    caller's transaction a duplicate needs no savepoint, since nothing fails. The processing task is enqueued once the
+    row is committed (at once in autocommit).
     """
-    fields = {
-        "source": source,
-        "provider": provider,
-        "event_id": event_id[:200],
-        "event_type": event_type[:100],
-        "payload": payload,
-        "occurred_at": occurred_at,
-    }
-    try:
-        if transaction.get_connection().in_atomic_block:
-            with transaction.atomic():
-                event = WebhookEvent.objects.create(**fields)
-        else:
-            event = WebhookEvent.objects.create(**fields)
-    except IntegrityError:
-        return WebhookEvent.objects.get(source=source, provider=provider, event_id=event_id[:200]), False
-    transaction.on_commit(lambda: _enqueue(event))  # autocommit: runs at once, the row being committed already
+    event = WebhookEvent(
+        source=source,
+        provider=provider,
+        event_id=event_id[:200],
+        event_type=event_type[:100],
+        payload=payload,
+        occurred_at=occurred_at,
+    )
+    if not insert_unless_taken(event, unique=("source", "provider", "event_id")):  # uniq_webhook_event
+        return WebhookEvent.objects.get(source=source, provider=provider, event_id=event.event_id), False
+    transaction.on_commit(lambda: _enqueue(event))
     return event, True
 
 
@@ -162,6 +158,12 @@ class _ViewOnlyHandler(BaseHandler):
         self._view_middleware, self._template_response_middleware, self._exception_middleware = [], [], []
         self._middleware_chain = convert_exception_to_response(self._get_response)
 
+    def resolve_request(self, request: HttpRequest):
+        """The match `WebhookLaneMiddleware` found already (resolving the URL again costs as much as a small view)."""
+        match = request.resolver_match or super().resolve_request(request)
+        request.resolver_match = match
+        return match
+
 
 class WebhookLaneMiddleware:
     """Serve `webhook_door` views under settings.WEBHOOK_PATH_PREFIXES without the middleware listed after this one.
@@ -186,6 +188,7 @@ class WebhookLaneMiddleware:
             except Resolver404:
                 match = None
             if match is not None and getattr(match.func, "webhook_door", False):
+                request.resolver_match = match
                 response = self.lane._middleware_chain(request)
                 if not response.streaming and not response.has_header("Content-Length"):
                     response.headers["Content-Length"] = str(len(response.content))  # as CommonMiddleware does

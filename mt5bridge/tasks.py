@@ -42,13 +42,18 @@ def balance_operation_send(operation_id: int) -> str:
     from mt5bridge.services import balance_operation_send as send
 
     operation = send(operation_id=operation_id)
+    balance_operation_sent(operation)
+    return operation.state
+
+
+def balance_operation_sent(operation) -> None:
+    """After a send: once confirmed, show the new balance soon (the periodic snapshot would lag by up to a minute),
+    but in a task of its own at low priority: reading the account is one more MT5 round trip the next money movement
+    must not wait for."""
     if operation.state == operation.State.CONFIRMED:
-        # Show the new balance soon (the periodic snapshot would lag by up to a minute), but in a task of its own at
-        # low priority: reading the account is one more MT5 round trip the next money movement must not wait for.
         account_snapshot_refresh.apply_async(
             (operation.account_id, operation.resolved_at.timestamp()), priority=LOW_PRIORITY
         )
-    return operation.state
 
 
 @shared_task(name="mt5bridge.account_snapshot_refresh", acks_late=True, time_limit=60, soft_time_limit=50)

@@ -14,6 +14,12 @@ The protocol, per operation:
    is it sent again.
 
 Two workers cannot send the same operation: the claim is a compare-and-set on the state under `select_for_update`.
+
+Inside a task body marked with `core.tasks.follow_up_here()` (the webhook task that credits a deposit) steps 1 and 2
+fold together: the operation is created already claimed (`sent`, attempt 1) in the caller's transaction, and the same
+worker calls MT5 once that transaction has committed, with no send task in between. Recovery is unchanged: a worker
+that dies between the commit and the call leaves a `sent` operation that the sweeper marks `unknown` and settles by
+looking for its deal; a request that provably never reached MT5 goes back to `pending` and to the send task.
 """
 
 from __future__ import annotations
@@ -24,12 +30,14 @@ from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 
+from core.db import insert_unless_taken
 from core.errors import ApplicationError, RetryableError
 from core.fsm import apply_transition
 from core.money import quantize
+from core.tasks import may_follow_up_here
 from mt5bridge.manager_api import (
     COMMENT_MAX_LENGTH,
     BalanceKind,
@@ -43,6 +51,7 @@ from mt5bridge.servers import server_call
 
 logger = logging.getLogger(__name__)
 
+_RESEND_AFTER_SECONDS = 2  # the first retry of a send that did not reach MT5; the task backs off from there
 _REFERENCE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: staff read these aloud
 
 
@@ -78,27 +87,46 @@ def balance_operation_create(
         raise ApplicationError(
             f"The label {label!r} makes the MT5 comment longer than {COMMENT_MAX_LENGTH} characters."
         )
-    try:
-        with transaction.atomic():
-            operation = BalanceOperation.objects.create(
-                idempotency_key=idempotency_key,
-                reference=reference,
-                server_id=account.server_id,
-                account=account,
-                kind=int(kind),
-                amount=value,
-                comment=comment,
-                requested_by=requested_by,
-            )
-    except IntegrityError:
+    operation = BalanceOperation(
+        idempotency_key=idempotency_key,
+        reference=reference,
+        server_id=account.server_id,
+        account=account,
+        kind=int(kind),
+        amount=value,
+        comment=comment,
+        requested_by=requested_by,
+    )
+    if not insert_unless_taken(operation, unique=("idempotency_key",)):  # a repeat (or a concurrent twin)
         operation = BalanceOperation.objects.get(idempotency_key=idempotency_key)
         if (operation.account_id, operation.amount, operation.kind) != (account.pk, value, int(kind)):
             raise ApplicationError(
                 "This idempotency key was already used for a different operation.", code="idempotency_conflict"
-            ) from None
+            )
         return operation
-    _schedule_send(operation.pk)
+    if may_follow_up_here() and transaction.get_connection().in_atomic_block:
+        operation.server = account.server  # loaded with the account by the callers that take this path
+        _claim(operation)
+        transaction.on_commit(lambda: _send_claimed(operation))
+    else:
+        _schedule_send(operation.pk)
     return operation
+
+
+def _send_claimed(operation: BalanceOperation) -> None:
+    """After the creating transaction committed: call MT5 for an operation claimed in it (see the module docstring)."""
+    try:
+        operation = _deliver(operation)
+    except RetryableError as exc:  # provably not applied and `pending` again: the send task retries with backoff
+        logger.warning("operation %s not sent (%s); the send task retries it", operation.reference, exc)
+        _schedule_send(operation.pk, countdown=_RESEND_AFTER_SECONDS)
+        return
+    except Exception:  # the sweeper settles a `sent` operation whose outcome was not recorded (module docstring)
+        logger.exception("operation %s: sending failed; left to the sweeper", operation.reference)
+        return
+    from mt5bridge.tasks import balance_operation_sent
+
+    balance_operation_sent(operation)
 
 
 def _schedule_send(operation_id: int, countdown: float | None = None) -> None:
@@ -141,29 +169,25 @@ def _finish(
     return operation
 
 
-def balance_operation_send(*, operation_id: int) -> BalanceOperation:
-    """Send a pending operation to MT5 once (see the module docstring). Safe to call any number of times.
-
-    Raises `RetryableError` when the request provably did not arrive, so the calling task retries with backoff.
-    """
-    with transaction.atomic():
-        operation = (
-            BalanceOperation.objects.select_for_update(of=("self",))
-            .select_related("account", "server")
-            .get(pk=operation_id)
-        )
-        if operation.state != BalanceOperation.State.PENDING:
-            return operation
-        if operation.attempts >= settings.MT5_MAX_SEND_ATTEMPTS:
-            operation.resolved_at = timezone.now()
-            apply_transition(operation, "fail", description=f"gave up after {operation.attempts} attempts")
-            operation.save()
-            return operation
-        operation.attempts += 1
-        operation.sent_at = timezone.now()
-        apply_transition(operation, "mark_sent", description=f"attempt {operation.attempts}")
+def _claim(operation: BalanceOperation) -> bool:
+    """`pending -> sent` (one more attempt) on a row the caller has locked or has just created; False when there is
+    nothing to send: not `pending`, or out of attempts (then `failed`)."""
+    if operation.state != BalanceOperation.State.PENDING:
+        return False
+    if operation.attempts >= settings.MT5_MAX_SEND_ATTEMPTS:
+        operation.resolved_at = timezone.now()
+        apply_transition(operation, "fail", description=f"gave up after {operation.attempts} attempts")
         operation.save()
+        return False
+    operation.attempts += 1
+    operation.sent_at = timezone.now()
+    apply_transition(operation, "mark_sent", description=f"attempt {operation.attempts}")
+    operation.save(update_fields=["state", "attempts", "sent_at", "updated_at"])
+    return True
 
+
+def _deliver(operation: BalanceOperation) -> BalanceOperation:
+    """Call MT5 for an operation this process claimed (and committed as `sent`), then record the outcome."""
     login, amount, kind, comment = operation.account.login, operation.amount, operation.kind, operation.comment
     try:
         ticket = server_call(operation.server, lambda m: m.dealer_balance(login, amount, BalanceKind(kind), comment))
@@ -175,6 +199,22 @@ def balance_operation_send(*, operation_id: int) -> BalanceOperation:
     except MT5TerminalError as exc:
         return _finish(operation.pk, "fail", error=str(exc))
     return _finish(operation.pk, "confirm", ticket=ticket)
+
+
+def balance_operation_send(*, operation_id: int) -> BalanceOperation:
+    """Send a pending operation to MT5 once (see the module docstring). Safe to call any number of times.
+
+    Raises `RetryableError` when the request provably did not arrive, so the calling task retries with backoff.
+    """
+    with transaction.atomic():
+        operation = (
+            BalanceOperation.objects.select_for_update(of=("self",))
+            .select_related("account", "server")
+            .get(pk=operation_id)
+        )
+        if not _claim(operation):
+            return operation
+    return _deliver(operation)
 
 
 def _deals_with_comment(operation: BalanceOperation) -> list[Deal]:

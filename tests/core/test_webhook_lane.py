@@ -72,7 +72,7 @@ def test_outside_a_transaction_the_row_is_committed_then_enqueued_once(enqueued)
 def test_inside_a_transaction_the_task_waits_for_the_commit_and_a_rollback_sends_nothing(enqueued):
     with transaction.atomic():
         event, created = _record("evt_commit")
-        duplicate, created_again = _record("evt_commit")  # the savepoint keeps the outer transaction usable
+        duplicate, created_again = _record("evt_commit")  # nothing fails: the outer transaction stays usable
         assert created and not created_again and duplicate.pk == event.pk
         assert enqueued == []
     assert enqueued == [event.pk]

@@ -6,10 +6,13 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from django.db import transaction
 from django.utils import timezone
 from django_fsm_log.models import StateLog
 
 from core.errors import ApplicationError, RetryableError
+from core.tasks import follow_up_here
+from mt5bridge import tasks
 from mt5bridge.models import BalanceOperation
 from mt5bridge.servers import manager_for
 from mt5bridge.services import (
@@ -241,3 +244,48 @@ def test_a_stale_lookup_does_not_requeue_a_newer_attempt(mt5_mock, account):
     finally:
         balance._deals_with_comment = real
     assert result.state == BalanceOperation.State.UNKNOWN  # the stale verdict was discarded
+
+
+def test_in_a_task_that_follows_up_itself_the_operation_is_claimed_at_once_and_sent_after_commit(
+    account, django_capture_on_commit_callbacks, monkeypatch
+):
+    published = []
+    monkeypatch.setattr(tasks.balance_operation_send, "apply_async", lambda *a, **k: published.append((a, k)))
+    with follow_up_here(), django_capture_on_commit_callbacks() as callbacks, transaction.atomic():
+        operation = balance_operation_create(account=account, amount="40", idempotency_key="dep:inline")
+        assert operation.state == BalanceOperation.State.SENT  # claimed in the creating transaction
+        assert _mt5_balance(account) == 0  # never inside it
+    assert len(callbacks) == 1
+    for callback in callbacks:
+        callback()
+
+    operation = BalanceOperation.objects.get(pk=operation.pk)
+    assert (operation.state, operation.attempts) == (BalanceOperation.State.CONFIRMED, 1)
+    assert [d.ticket for d in _deals_with(account, operation.comment)] == [operation.ticket]
+    assert _mt5_balance(account) == Decimal("40.00")
+    assert published == []  # no send task: this process sent it
+    assert list(StateLog.objects.for_(operation).values_list("transition", flat=True)) == ["mark_sent", "confirm"]
+    assert balance_operation_send(operation_id=operation.pk).state == BalanceOperation.State.CONFIRMED  # no resend
+
+
+def test_a_claimed_operation_that_cannot_reach_mt5_goes_back_to_the_send_task(
+    account, django_capture_on_commit_callbacks, monkeypatch
+):
+    account.server.url = f"http://127.0.0.1:{free_port()}"
+    account.server.save()
+    published = []
+    monkeypatch.setattr(tasks.balance_operation_send, "apply_async", lambda *a, **k: published.append((a, k)))
+    with follow_up_here(), django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        operation = balance_operation_create(account=account, amount="20", idempotency_key="dep:inline2")
+
+    operation = BalanceOperation.objects.get(pk=operation.pk)
+    assert (operation.state, operation.attempts) == (BalanceOperation.State.PENDING, 0)  # nothing reached MT5
+    assert published == [(((operation.pk,),), {"countdown": 2})]
+
+
+def test_outside_such_a_task_creating_still_leaves_the_send_to_its_task(account, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks() as callbacks, transaction.atomic():
+        operation = balance_operation_create(account=account, amount="5", idempotency_key="dep:web")
+
+    assert operation.state == BalanceOperation.State.PENDING
+    assert len(callbacks) == 1 and _mt5_balance(account) == 0

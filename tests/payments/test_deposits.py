@@ -156,6 +156,31 @@ def test_a_deposit_to_a_trading_account_reaches_mt5_exactly_once(client, live_se
     assert ledger_is_balanced()
 
 
+def test_the_webhook_task_takes_the_deposit_to_mt5_itself_once_its_transaction_commits(
+    client, live_server_mt5, django_capture_on_commit_callbacks, monkeypatch
+):
+    from core.tasks import webhook_process as webhook_task
+    from mt5bridge import tasks as mt5_tasks
+    from tests.mt5bridge.factories import open_account
+
+    account = open_account(live_server_mt5)
+    deposit = deposit_create(user=account.user, amount="300", currency="USD", trading_account=account, base_url=BASE)
+    body = event_body(_pay(deposit.psp_reference))
+    client.post("/webhooks/psp/sandbox/", data=body, content_type="application/json", headers=signed_headers(body))
+    send_tasks = []
+    monkeypatch.setattr(mt5_tasks.balance_operation_send, "apply_async", lambda *a, **k: send_tasks.append(a))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        webhook_task(WebhookEvent.objects.get().pk)  # the task's body, as the worker runs it
+
+    operation = BalanceOperation.objects.get(idempotency_key=f"deposit:{deposit.pk}:mt5")
+    assert (operation.state, operation.attempts) == (BalanceOperation.State.CONFIRMED, 1)
+    assert send_tasks == []  # no second task on the money's way
+    assert manager_for(live_server_mt5).account_get(account.login).balance == Decimal("300.00")
+    assert deposits_settle_transfers() == {"completed": 1, "returned": 0}
+    assert ledger_is_balanced()
+
+
 def test_a_refused_mt5_transfer_returns_the_money_to_the_wallet(client, live_server_mt5, mt5_mock):
     from tests.mt5bridge.factories import open_account
 
