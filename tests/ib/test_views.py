@@ -205,3 +205,34 @@ def test_suspended_ib_sees_its_dashboard_read_only(network):
     IntroducingBroker.objects.filter(pk=network["S"].pk).update(state="suspended")
     text = body(as_user(network["S"].user).get("/ib/"))
     assert "suspended" in text and "Create link" not in text
+
+
+def test_statement_and_csv_show_cpa_and_adjustment_rows_beside_deal_lines(network):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from ib.services import commission_adjust, plan_rule_add
+    from payments.models import Deposit
+    from tests.crm.factories import make_staff
+
+    focus, client = network["S"], network["clients"]["FOCUS"]
+    plan_rule_add(plan=focus.plan, kind="cpa", rate="100", cpa_min_deposit=Decimal("100"), cpa_min_lots=Decimal("1"))
+    deposit = Deposit.objects.create(
+        user=client, provider="sandbox", amount=Decimal("500"), currency="USD", state="credited"
+    )
+    Deposit.objects.filter(pk=deposit.pk).update(created_at=timezone.now() - timedelta(days=1))
+    commissions_run()
+    commission_adjust(
+        ib=focus, amount="-2.50", currency="USD", reason="clawback, ticket #7", actor=make_staff("IB Manager")[0]
+    )
+
+    page = as_user(focus.user).get("/ib/statement/").content.decode()
+    assert "CPA for a qualified first deposit" in page and client.email in page
+    assert "Adjustment by staff: clawback, ticket #7" in page
+    assert f"Deal #{network['deals']['FOCUS'].pk} EURUSD" in page
+    rows = list(
+        csv.reader(io.StringIO(b"".join(as_user(focus.user).get("/ib/statement.csv").streaming_content).decode()))
+    )
+    kinds = sorted(row[1] for row in rows[1:])
+    assert kinds == ["adjustment", "cpa", "rebate_per_lot", "rebate_per_lot"]  # own client, and SUBSUB's one level down
