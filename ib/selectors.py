@@ -324,7 +324,8 @@ class CommissionLine:
         self.status = deal.get("status", row.status)
         self.amount_minor = deal.get("amount_minor", row.amount_minor)
         self.client_id = deal.get("client_id", row.client_id)
-        self.client = deal["client"] if "client" in deal else (row.client if row.client_id else None)
+        # A deal line brings its client; a CPA row names its own (deal-based rows have none: no query then).
+        self.client = deal.get("client", row.client if row.client_id else None)
 
     def __getattr__(self, name: str):
         return getattr(self.row, name)  # the row's IB, level, kind, rule, rates, currency, payout, note
