@@ -5,6 +5,7 @@ the statement. Every read that an IB's page makes is scoped to that IB's own dow
 # ruff: noqa: RUF001 - statements use the multiplication and minus signs their readers expect.
 from __future__ import annotations
 
+import heapq
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -343,11 +344,16 @@ class CommissionLine:
 
 def _lines(sql: str, params: list, rows: dict[int, Commission] | None = None) -> list[CommissionLine]:
     """Run a lines query (columns of `ib.services.engine.lines_sql`) and dress its lines with their rows."""
-    from crm.models import User
-
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         found = cursor.fetchall()
+    return _dress(found, rows)
+
+
+def _dress(found: list, rows: dict[int, Commission] | None = None) -> list[CommissionLine]:
+    """Lines of a lines query, each with its stored row (read in one query) and its client."""
+    from crm.models import User
+
     rows = dict(rows or {})
     missing = {f[0] for f in found} - set(rows)
     if missing:
@@ -443,15 +449,27 @@ class Statement:
             stop = self.count()
         # Newest first: the deal lines and the other rows merged by time; each side read up to `stop`.
         sql = f"SELECT * FROM ({self.sql}) l ORDER BY l.time DESC, l.deal_id DESC LIMIT {int(stop)}"
-        merged = _lines(sql, self.params) + [CommissionLine(r) for r in self.others.order_by("-deal_time")[:stop]]
-        merged.sort(key=lambda line: (line.deal_time, line.deal_id or 0), reverse=True)
+        others = [CommissionLine(r) for r in self.others.order_by("-deal_time", "-id")[:stop]]
+        merged = sorted(_lines(sql, self.params) + others, key=_newest_first)
         return merged[start:stop]
 
     def iterator(self, chunk_size: int = 2000):
-        total, start = self.count(), 0
-        while start < total:
-            yield from self[start : start + chunk_size]
-            start += chunk_size
+        """Every line, newest first, for the CSV: one ordered query read `chunk_size` lines at a time, merged with
+        the CPA and adjustment rows."""
+        others = (CommissionLine(r) for r in self.others.order_by("-deal_time", "-id").iterator(chunk_size))
+        yield from heapq.merge(self._deal_lines(chunk_size), others, key=_newest_first)
+
+    def _deal_lines(self, chunk_size: int):
+        sql = f"SELECT * FROM ({self.sql}) l ORDER BY l.time DESC, l.deal_id DESC"
+        with connection.chunked_cursor() as cursor:
+            cursor.execute(sql, self.params)
+            while chunk := cursor.fetchmany(chunk_size):
+                yield from _dress(chunk)
+
+
+def _newest_first(line: CommissionLine) -> tuple:
+    stamp = line.deal_time.timestamp() if line.deal_time else 0.0
+    return (-stamp, -(line.deal_id or 0), -line.row.pk)
 
 
 def ib_statement(*, ib: IntroducingBroker, month: str | None = None, client_id: int | None = None) -> Statement:

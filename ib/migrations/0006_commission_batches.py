@@ -17,8 +17,10 @@ def batches_never_overlap(apps, schema_editor):
 def convert_deal_rows(apps, schema_editor):
     """Rows of the per-deal engine (one per deal, IB and level) become the rows of one legacy batch covering the
     deals the engine had processed, summed per (IB, level, sub-IB, symbol, broker day, status), and every current
-    referral earns on deals after 0 (as the per-deal engine attributed them). Demo and development databases only:
-    nothing ran in production before this migration."""
+    referral earns on deals after 0 (as the per-deal engine attributed them). Rows are kept apart by rule, rates,
+    markup and payout, so amounts and payouts stay as they were; their lines are derived by today's rules (a
+    position's opening side is all its opening deals), which differ from the old engine's only for positions opened
+    by several deals. Demo and development databases only: nothing ran in production before this migration."""
     from collections import defaultdict
     from zoneinfo import ZoneInfo
 
@@ -39,15 +41,16 @@ def convert_deal_rows(apps, schema_editor):
     groups = defaultdict(list)
     for row in rows.iterator():
         day = row.deal_time.astimezone(zone).date()
-        groups[(row.ib_id, row.level, row.direct_ib_id, row.symbol, day, row.status)].append(row)
-    for (ib_id, level, direct_ib_id, symbol, day, status), items in groups.items():
+        spread = row.base if row.kind == "spread_share" else None
+        key = (row.ib_id, row.level, row.direct_ib_id, row.symbol, day, row.status, row.kind, row.rule_id)
+        groups[(*key, row.rule_rate, row.best_below, row.rate, spread, row.payout_id)].append(row)
+    for (ib_id, level, direct_ib_id, symbol, day, status, *_rest, payout_id), items in groups.items():
         first = min(items, key=lambda r: r.deal_time)
         total_base = None
         if first.kind == "commission_share":
             total_base = sum((r.base or 0) for r in items)
         elif first.kind == "spread_share":
             total_base = first.base
-        payouts = sorted({r.payout_id for r in items if r.payout_id})
         Commission.objects.create(
             batch=batch,
             ib_id=ib_id,
@@ -77,6 +80,9 @@ def convert_deal_rows(apps, schema_editor):
     batch.lines = rows.count()
     batch.save()
     rows.delete()
+    if schema_editor.connection.vendor == "postgresql":
+        # The table is altered next in this migration: fire the deferred foreign-key checks of these rows now.
+        schema_editor.execute("SET CONSTRAINTS ALL IMMEDIATE")
 
 
 class Migration(migrations.Migration):

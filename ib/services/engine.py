@@ -595,6 +595,18 @@ def _compute(*, lo: int, hi: int, run: CommissionRun | None) -> int:
     return lines
 
 
+def _committed_top_deal_id() -> int:
+    """The highest deal id below which every deal is committed: read after the imports in flight have committed
+    (they hold `deals_insert_lock` shared; this waits for them). A batch never covers an id whose deal could
+    still appear, so what a batch computed and what its lines show later are the same deals."""
+    from mt5bridge.models import Deal
+    from mt5bridge.services.sync import deals_insert_lock
+
+    with transaction.atomic():
+        deals_insert_lock(shared=False)
+        return Deal.objects.aggregate(top=Max("id"))["top"] or 0
+
+
 def commissions_run(
     *,
     trigger: str = "manual",
@@ -605,11 +617,10 @@ def commissions_run(
     """Process every deal after the engine's cursor, batch by batch (one transaction each, the cursor row locked
     so two runs never compute the same batch at once), then CPA. Safe to run at any time and any number of
     times. `progress` is called with the number of deal ids covered after each batch."""
-    from mt5bridge.models import Deal
 
     size = batch_size or settings.IB_ENGINE_BATCH_SIZE
     EngineCursor.objects.get_or_create(name=CURSOR)
-    target = until_deal_id or Deal.objects.aggregate(top=Max("id"))["top"] or 0
+    target = until_deal_id or _committed_top_deal_id()
     start = EngineCursor.objects.get(name=CURSOR).last_deal_id
     run = CommissionRun.objects.create(trigger=trigger[:32], from_deal_id=start, last_deal_id=start)
     try:
@@ -647,11 +658,10 @@ def commissions_recompute(*, from_deal_id: int, to_deal_id: int, batch_size: int
     """Make sure deal ids (from, to] are computed, without moving the cursor (after a crash mid-run, or to prove a
     range is complete): ranges no batch covers are computed and accrued; covered ranges are left alone. Returns
     the commission lines created."""
-    from mt5bridge.models import Deal
 
     size = batch_size or settings.IB_ENGINE_BATCH_SIZE
     EngineCursor.objects.get_or_create(name=CURSOR)
-    to_deal_id = min(to_deal_id, Deal.objects.aggregate(top=Max("id"))["top"] or 0)
+    to_deal_id = min(to_deal_id, _committed_top_deal_id())
     created, lo = 0, from_deal_id
     while lo < to_deal_id:
         hi = min(lo + size, to_deal_id)

@@ -204,6 +204,23 @@ def positions_snapshot_sync(*, server: TradeServer, batch_size: int | None = Non
     return stored
 
 
+# PostgreSQL advisory lock key ("deals" in ASCII) shared by every transaction that inserts deals and taken
+# exclusively, for an instant, by readers that must not pass an id whose insert has not committed yet.
+DEALS_INSERT_LOCK = 0x6465616C73
+
+
+def deals_insert_lock(*, shared: bool) -> None:
+    """Deal ids come from a sequence: a transaction that inserts deals holds ids that commit later than higher ids of
+    another import. Inserting transactions hold this lock shared; a reader (the IB commission engine) takes it
+    exclusively before reading the highest deal id, so every id up to that one is committed. Transaction-scoped;
+    SQLite runs one writer at a time and needs none."""
+    if connection.vendor != "postgresql":
+        return
+    function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {function}(%s)", [DEALS_INSERT_LOCK])
+
+
 def deals_import(*, server: TradeServer, max_pages: int | None = None, pages_per_commit: int = 10) -> int:
     """Import new deals after the server's cursor, page by page (100 a page, as MT5 serves them).
 
@@ -223,6 +240,7 @@ def deals_import(*, server: TradeServer, max_pages: int | None = None, pages_per
         if not pending:
             return
         with transaction.atomic():
+            deals_insert_lock(shared=True)
             Deal.objects.bulk_create(pending, ignore_conflicts=True, batch_size=1000)
             TradeServer.objects.filter(pk=server.pk).update(deal_cursor_ticket=cursor, deals_imported_at=timezone.now())
         pending = []

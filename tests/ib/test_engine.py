@@ -551,3 +551,48 @@ def test_postgresql_refuses_overlapping_batches():
     CommissionBatch.objects.create(lo=200, hi=300)  # adjacent: (100, 200] and (200, 300] share no deal
     with pytest.raises(IntegrityError), transaction.atomic():
         CommissionBatch.objects.create(lo=150, hi=250)
+
+
+def test_the_engine_never_passes_a_deal_id_whose_import_has_not_committed():
+    # An import holds the deals lock shared while its transaction is open (its ids may commit after higher ones);
+    # the engine takes it exclusively before reading the highest id, so it waits rather than skip those ids.
+    import psycopg2
+    from django.db import OperationalError, connection, transaction
+
+    from mt5bridge.services.sync import DEALS_INSERT_LOCK
+
+    if connection.vendor != "postgresql":
+        pytest.skip("advisory locks: PostgreSQL only (SQLite has one writer at a time)")
+    settings_dict = connection.settings_dict
+    other = psycopg2.connect(
+        dbname=settings_dict["NAME"],
+        user=settings_dict["USER"],
+        host=settings_dict["HOST"] or None,
+        port=settings_dict["PORT"] or None,
+    )
+    try:
+        other.cursor().execute("SELECT pg_advisory_lock_shared(%s)", [DEALS_INSERT_LOCK])  # an import in flight
+        with pytest.raises(OperationalError), transaction.atomic():
+            connection.cursor().execute("SET LOCAL lock_timeout = '200ms'")
+            engine_module._committed_top_deal_id()
+        other.cursor().execute("SELECT pg_advisory_unlock_shared(%s)", [DEALS_INSERT_LOCK])  # it committed
+        assert engine_module._committed_top_deal_id() >= 0
+    finally:
+        other.close()
+
+
+def test_the_csv_stream_is_the_statement_in_the_same_order():
+    from ib.selectors import ib_statement
+
+    ib = make_ib(plan=rebate_plan("5"))
+    account = client_with_account(ib)
+    same_time = timezone.now() - timedelta(hours=1)
+    for lots in ("0.10", "0.20", "0.30"):
+        round_trip(account, lots=lots, closed_at=same_time)  # equal times: the deal id breaks the tie
+    round_trip(account, lots="0.40")
+    commissions_run()
+    statement = ib_statement(ib=ib)
+    paged = [(row.deal_id, row.amount) for row in statement[0 : statement.count()]]
+    streamed = [(row.deal_id, row.amount) for row in statement.iterator(chunk_size=2)]
+    assert streamed == paged and len(paged) == 4
+    assert [deal_id for deal_id, _ in paged] == sorted((deal_id for deal_id, _ in paged), reverse=True)
