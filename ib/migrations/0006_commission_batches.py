@@ -73,7 +73,7 @@ def convert_deal_rows(apps, schema_editor):
             base=total_base,
             amount_minor=sum(r.amount_minor for r in items),
             currency=first.currency,
-            payout_id=payouts[0] if payouts else None,
+            payout_id=payout_id,
             created_at=first.created_at,
         )
     batch.deals = len({r.deal_id for r in rows})
