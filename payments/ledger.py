@@ -16,7 +16,7 @@ from decimal import Decimal
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from core.db import DecimalSum
+from core.db import DecimalSum, insert_unless_taken
 from core.errors import ApplicationError
 from core.money import quantize
 from payments.models import LedgerAccount, LedgerEntry, LedgerTransaction
@@ -144,31 +144,13 @@ def ledger_post(
 
 def _insert_transaction(*, idempotency_key: str, kind: str, description: str, created_by) -> LedgerTransaction | None:
     """INSERT the transaction row unless its idempotency key exists: the new row, or None when the key is taken.
-
-    One statement (`ON CONFLICT DO NOTHING RETURNING`, PostgreSQL and SQLite >= 3.35) instead of a lookup plus an
-    INSERT inside a savepoint. A concurrent posting with the same key that has not committed yet makes it wait for
-    that posting's outcome, exactly as the unique index did before.
-    """
+    One statement (`core.db.insert_unless_taken`); a concurrent posting with the same key that has not committed yet
+    makes it wait for that posting's outcome, exactly as the unique index would."""
     posted = LedgerTransaction(
         idempotency_key=idempotency_key, kind=kind, description=description, created_by=created_by,
         created_at=timezone.now(),
     )  # fmt: skip
-    meta = LedgerTransaction._meta
-    connection = transaction.get_connection()
-    quote = connection.ops.quote_name
-    fields = [meta.get_field(name) for name in ("idempotency_key", "kind", "description", "created_at", "created_by")]
-    # Built from the model's own table and column names only; the values go as parameters.
-    table, key, pk = quote(meta.db_table), quote(meta.get_field("idempotency_key").column), quote(meta.pk.column)
-    columns, placeholders = ", ".join(quote(f.column) for f in fields), ", ".join(["%s"] * len(fields))
-    sql = f"INSERT INTO {table} ({columns}) VALUES ({placeholders}) ON CONFLICT ({key}) DO NOTHING RETURNING {pk}"  # noqa: S608
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [f.get_db_prep_save(f.pre_save(posted, add=True), connection) for f in fields])
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    posted.pk = row[0]
-    posted._state.adding, posted._state.db = False, connection.alias
-    return posted
+    return posted if insert_unless_taken(posted, unique=("idempotency_key",)) else None
 
 
 def ledger_is_balanced() -> bool:
