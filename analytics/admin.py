@@ -6,24 +6,16 @@ from django.contrib import admin, messages
 from django.db import transaction
 
 from analytics.models import FillState
+from core.admin import ReadOnlyAdmin
 
 
 @admin.register(FillState)
-class FillStateAdmin(admin.ModelAdmin):
+class FillStateAdmin(ReadOnlyAdmin):
     list_display = ("day", "table", "state", "complete", "rows", "duration_ms", "runs", "finished_at")
     list_filter = ("table", "state", "complete")
     date_hierarchy = "day"
     readonly_fields = [f.name for f in FillState._meta.fields]
     actions = ["rebuild"]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
     @admin.action(description="Rebuild these day buckets (queued)", permissions=["view"])
     def rebuild(self, request, queryset) -> None:

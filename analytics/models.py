@@ -173,7 +173,7 @@ class IbDaily(models.Model):
 
 class PaymentsDaily(models.Model):
     """Deposits and withdrawals started on a day, by provider, method, currency and the client's country, with
-    what became of them. `fees` is NULL: payments records no PSP fees yet (an unknown fee is not zero)."""
+    what became of them. `fees`: what the PSPs charged on the deposits (the broker's cost, `Deposit.fee`)."""
 
     class Direction(models.TextChoices):
         DEPOSIT = "deposit", "Deposit"

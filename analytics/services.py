@@ -15,19 +15,19 @@ from django.utils import timezone
 from analytics.builders import TABLES, Dialect, Table, build_order, insert_sql, params
 from analytics.days import broker_today, day_window, days_between
 from analytics.models import AccountDayEnd, FillState
+from analytics.router import REPLICA
 from core.errors import ApplicationError
 
 logger = logging.getLogger(__name__)
 
-REPLICA_ALIAS = "analytics"
 MAX_BACKFILL_DAYS = 3660
 
 
 def source_alias(table: Table) -> str:
     """Where the table's SELECT runs: the read replica when one is configured and the table reads only other apps'
     tables; the primary otherwise (and always for tables built from this build's own output)."""
-    if table.sources == "replica" and REPLICA_ALIAS in settings.DATABASES:
-        return REPLICA_ALIAS
+    if table.sources == "replica" and REPLICA in settings.DATABASES:
+        return REPLICA
     return DEFAULT_DB_ALIAS
 
 
@@ -121,21 +121,15 @@ def analytics_bucket_build(*, table: str, day: date, now: datetime | None = None
         raise ApplicationError(f"Unknown analytics table {table!r}. Known: {', '.join(TABLES)}.", code="unknown_table")
     _check_day(day, now=now)
     start, end = day_window(day)
+    _dependencies_built(spec, day)  # before STARTED is recorded: a refused build leaves no stalled bucket behind
     _fill_started(spec, day, now)
     started = time.perf_counter()
     connection = connections[DEFAULT_DB_ALIAS]
     with transaction.atomic():
         state = FillState.objects.select_for_update().get(table=spec.name, day=day)
         missing: list[str] = []
-        for dependency in spec.depends_on:
-            upstream = FillState.objects.filter(table=dependency, day=day).first()
-            if upstream is None or upstream.state != FillState.State.DONE:
-                raise ApplicationError(
-                    f"{spec.title} for {day.isoformat()} is built from {TABLES[dependency].title}, "
-                    "which is not built for that day yet.",
-                    code="dependency_missing",
-                )
-            missing += [f"{TABLES[dependency].title}: {note}" for note in upstream.missing]
+        for upstream in _dependencies_built(spec, day):
+            missing += [f"{TABLES[upstream.table].title}: {note}" for note in upstream.missing]
         with _aggregate_memory(connection):
             with connection.cursor() as cursor:
                 cursor.execute(
@@ -156,6 +150,21 @@ def analytics_bucket_build(*, table: str, day: date, now: datetime | None = None
         state.runs += 1
         state.save()
     return state
+
+
+def _dependencies_built(spec: Table, day: date) -> list[FillState]:
+    """The fill states of the tables `spec` is built from, for `day`; refuses when one is not built yet."""
+    states = []
+    for dependency in spec.depends_on:
+        upstream = FillState.objects.filter(table=dependency, day=day).first()
+        if upstream is None or upstream.state != FillState.State.DONE:
+            raise ApplicationError(
+                f"{spec.title} for {day.isoformat()} is built from {TABLES[dependency].title}, "
+                "which is not built for that day yet.",
+                code="dependency_missing",
+            )
+        states.append(upstream)
+    return states
 
 
 def analytics_day_build(*, day: date, tables: list[str] | None = None, now: datetime | None = None) -> list[FillState]:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from core.tasks import RETRYING
 
-@shared_task(name="analytics.nightly", acks_late=True, time_limit=3 * 3600, soft_time_limit=3 * 3600 - 300)
+
+@shared_task(name="analytics.nightly", **RETRYING, time_limit=3 * 3600, soft_time_limit=3 * 3600 - 300)
 def nightly() -> dict:
     """Rebuild the last trading days' buckets (and any a dead process left STARTED), then the nightly AML run."""
     from analytics.services import analytics_nightly
@@ -13,14 +15,14 @@ def nightly() -> dict:
     return analytics_nightly()
 
 
-@shared_task(name="analytics.account_day_end_capture", acks_late=True, time_limit=300, expires=290)
+@shared_task(name="analytics.account_day_end_capture", **RETRYING, time_limit=300, expires=290)
 def account_day_end_capture() -> int:
     from analytics.services import account_day_end_capture as capture
 
     return capture()
 
 
-@shared_task(name="analytics.day_build", acks_late=True, time_limit=3600)
+@shared_task(name="analytics.day_build", **RETRYING, time_limit=3600)
 def day_build(day: str, tables: list[str] | None = None) -> int:
     """Rebuild one day on demand (the admin's "Rebuild" action enqueues it after commit)."""
     from datetime import date

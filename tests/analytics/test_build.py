@@ -213,6 +213,7 @@ def test_broker_daily_needs_client_daily_first_and_unknown_tables_are_refused(db
     assert not BrokerDaily.objects.exists()
     with pytest.raises(ApplicationError, match="not built for that day"):
         analytics_bucket_build(table="ib_daily", day=date(2025, 3, 6), now=NOW)
+    assert not FillState.objects.exists()  # a refused build records nothing (no bucket left STARTED, "stalled")
     with pytest.raises(ApplicationError, match="Unknown analytics table"):
         analytics_bucket_build(table="sales_daily", day=date(2025, 3, 6), now=NOW)
 
