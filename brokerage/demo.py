@@ -39,9 +39,11 @@ STAFF = (
     DemoStaff("ibmanager@demo.example", roles.IB_MANAGER, "Ira"),
 )
 
+IB_MASTER_CODE = "PARTNER-01"  # the master IB's code, which bob typed at signup
+
 CLIENTS = (
     DemoClient("alice@demo.example", "Alice", "Martin", level="full"),
-    DemoClient("bob@demo.example", "Bob", "Nguyen", referral_code="PARTNER-01", level="identity"),
+    DemoClient("bob@demo.example", "Bob", "Nguyen", referral_code=IB_MASTER_CODE, level="identity"),
     DemoClient("carol@demo.example", "Carol", "Okafor"),  # not verified yet: walks through onboarding
 )
 
@@ -63,7 +65,6 @@ DEMO_LEVERAGES = (30, 50, 100, 200, 500)
 # The IB program's demo: a master IB (bob signed up with its code) and a sub-IB that alice belongs to.
 IB_MASTER = DemoClient("ib.master@demo.example", "Morgan", "Reyes", level="full")
 IB_SUB = DemoClient("ib.sub@demo.example", "Sasha", "Kowalski", level="full")
-IB_MASTER_CODE = "PARTNER-01"
 
 SERVERS = (
     DemoServer(

@@ -45,13 +45,7 @@ class WebhookEventAdmin(admin.ModelAdmin):
 
 
 @admin.register(WebhookRejection)
-class WebhookRejectionAdmin(admin.ModelAdmin):
+class WebhookRejectionAdmin(ReadOnlyAdmin):
     list_display = ("received_at", "source", "provider", "reason", "remote_addr", "body_size")
     list_filter = ("source", "provider")
     readonly_fields = [f.name for f in WebhookRejection._meta.fields]
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False

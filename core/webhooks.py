@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
-import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -72,28 +70,24 @@ def webhook_reject(*, source: str, provider: str, reason: str, body: bytes, remo
     )
 
 
-_publishing = threading.local()
-
-
 def _enqueue(event: WebhookEvent) -> None:
     """Send `core.webhook_process` for the event: the same Celery message `apply_async` sends, built and published
-    by Celery's own `amqp.create_task_message` / `send_task_message` through a producer this thread keeps, which
-    skips `apply_async`'s per-call option merging and the producer pool's acquire and release (about 0.1 ms of the
-    ~0.3 ms a publish costs; the webhook door publishes once per request). Eager mode (tests, local runs without
-    a broker) goes through `apply_async`, which runs the task in place."""
+    by Celery's own `amqp.create_task_message` / `send_task_message` with a producer borrowed from the app's pool for
+    the call, which skips `apply_async`'s per-call option merging (the webhook door publishes once per request).
+    Eager mode (tests, local runs without a broker) and calls from inside a task (the sweeper: its task ids belong
+    in the message) go through `apply_async`."""
+    from celery import current_task
+
     from core.tasks import webhook_process
 
     queue = QUEUES.get(event.source, "default")
     app = webhook_process.app
-    if app.conf.task_always_eager:
+    if app.conf.task_always_eager or current_task:
         webhook_process.apply_async((event.pk,), queue=queue)
         return
-    producer = getattr(_publishing, "producer", None)
-    if producer is None or getattr(_publishing, "pid", None) != os.getpid():  # none yet, or inherited by a fork
-        producer = _publishing.producer = app.producer_pool.acquire(block=True)
-        _publishing.pid = os.getpid()
     message = app.amqp.create_task_message(uuid(), webhook_process.name, (event.pk,), {})
-    app.amqp.send_task_message(producer, webhook_process.name, message, queue=queue)
+    with app.producer_pool.acquire(block=True) as producer:
+        app.amqp.send_task_message(producer, webhook_process.name, message, queue=queue)
 
 
 # What processing changes; the payload is never rewritten (nor re-serialised) once stored.

@@ -34,6 +34,7 @@ from ib.services import (
     client_attribute_staff,
     client_attribution_check,
     commission_adjust,
+    commission_adjust_check,
     conflict_resolve,
     ib_approve,
     ib_reinstate,
@@ -333,11 +334,16 @@ class AdjustmentForm(forms.ModelForm):
         labels = {"note": "Reason"}
 
     def clean(self):
+        """The service's own refusals, shown on the form (so a refused adjustment is never reported as added)."""
         data = super().clean()
-        if not (data.get("note") or "").strip():
-            self.add_error("note", "Give a reason for the adjustment.")
-        if data.get("amount") == 0:
-            self.add_error("amount", "An adjustment cannot be zero.")
+        if data.get("ib") and data.get("amount") is not None and data.get("currency"):
+            try:
+                commission_adjust_check(
+                    ib=data["ib"], amount=data["amount"], currency=data["currency"], reason=data.get("note") or ""
+                )
+            except ApplicationError as exc:
+                field = {"reason_required": "note", "invalid_amount": "amount"}.get(exc.code)
+                self.add_error(field, exc.message)
         return data
 
 

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db import IntegrityError, transaction
-from django.utils import timezone
 
 from core.db import DecimalSum, insert_unless_taken
 from core.errors import ApplicationError
@@ -147,9 +146,8 @@ def _insert_transaction(*, idempotency_key: str, kind: str, description: str, cr
     One statement (`core.db.insert_unless_taken`); a concurrent posting with the same key that has not committed yet
     makes it wait for that posting's outcome, exactly as the unique index would."""
     posted = LedgerTransaction(
-        idempotency_key=idempotency_key, kind=kind, description=description, created_by=created_by,
-        created_at=timezone.now(),
-    )  # fmt: skip
+        idempotency_key=idempotency_key, kind=kind, description=description, created_by=created_by
+    )  # created_at: auto_now_add, filled by the insert
     return posted if insert_unless_taken(posted, unique=("idempotency_key",)) else None
 
 

@@ -21,7 +21,7 @@ from ib.services.hierarchy import (
     ib_suspend,
     ib_terms_update,
 )
-from ib.services.payouts import commission_adjust, ib_payout_release, payouts_release_due
+from ib.services.payouts import commission_adjust, commission_adjust_check, ib_payout_release, payouts_release_due
 from ib.services.plans import plan_rule_add
 
 __all__ = [
@@ -30,6 +30,7 @@ __all__ = [
     "client_attribution_check",
     "client_reassign",
     "commission_adjust",
+    "commission_adjust_check",
     "commissions_run",
     "conflict_resolve",
     "cpa_run",

@@ -98,12 +98,9 @@ def payouts_release_due(*, now: datetime | None = None) -> int:
     return count
 
 
-def commission_adjust(*, ib: IntroducingBroker, amount, currency: str, reason: str, actor) -> Commission:
-    """A staff correction of an IB's commissions (positive or negative), with a reason, accrued at once
-    (IB payable against the commission expense) and released with the IB's next payout."""
-    from payments.ledger import Leg, ledger_account, ledger_post
-    from payments.models import LedgerAccount
-
+def commission_adjust_check(*, ib: IntroducingBroker, amount, currency: str, reason: str) -> Decimal:
+    """What `commission_adjust` refuses, checked without writing (the admin's form asks it too): the amount in
+    `currency`'s minor unit, or ApplicationError."""
     if not reason.strip():
         raise ApplicationError("Give a reason for the adjustment.", code="reason_required")
     try:
@@ -117,6 +114,16 @@ def commission_adjust(*, ib: IntroducingBroker, amount, currency: str, reason: s
         raise ApplicationError("An adjustment cannot be zero.", code="invalid_amount")
     if ib.state in (IntroducingBroker.State.APPLIED, IntroducingBroker.State.REJECTED):
         raise ApplicationError("Only approved or suspended IBs have commissions to adjust.", code="inactive")
+    return rounded
+
+
+def commission_adjust(*, ib: IntroducingBroker, amount, currency: str, reason: str, actor) -> Commission:
+    """A staff correction of an IB's commissions (positive or negative), with a reason, accrued at once
+    (IB payable against the commission expense) and released with the IB's next payout."""
+    from payments.ledger import Leg, ledger_account, ledger_post
+    from payments.models import LedgerAccount
+
+    rounded = commission_adjust_check(ib=ib, amount=amount, currency=currency, reason=reason)
     with transaction.atomic():
         row = Commission.objects.create(
             ib=ib,

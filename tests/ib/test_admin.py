@@ -134,3 +134,14 @@ def test_a_commission_row_shows_its_deal_lines_and_its_batch_audits_clean(client
     page = client.get(f"/admin/ib/commissionbatch/{batch.pk}/change/").content.decode()
     assert "3 then, 3 now" in page and "consistent" in page
     assert client.get("/admin/ib/commissionbatch/").status_code == 200
+
+
+def test_an_adjustment_the_service_refuses_is_a_form_error_not_an_addition(client, manager):
+    applied = make_ib(state="applied", plan=rebate_plan("5"))
+    response = client.post(
+        "/admin/ib/commissionadjustment/add/",
+        {"ib": applied.pk, "currency": "USD", "amount": "10.00", "note": "goodwill"},
+    )
+    page = response.content.decode()
+    assert response.status_code == 200 and "Only approved or suspended IBs" in page
+    assert "was added successfully" not in page and not Commission.objects.exists()
