@@ -5,13 +5,15 @@ each), on PostgreSQL when DATABASE_URL points at one (in a throwaway database cr
 throwaway SQLite file. Plans: difference model, rebates per lot on FX, a spread share on metals, a commission share
 on indices, a 60 s minimum hold (every 7th position is held 30 s).
 
-Timed: `commissions_run` with the default batch size (rate card; the batch's closing deals with their positions'
-opening deals; one INSERT ... SELECT ... GROUP BY expanding every deal into its (deal, IB, level) lines, each
-computed and rounded on its own, summed into one row per IB, level, sub-IB, symbol, broker day and status; ledger
-accrual; cursor) against ONE raw aggregate SQL query over the same deals in the same run: each IB's earnings by
-the same joins (deal -> account -> client's IB -> every upline -> its rule), summed per IB, nothing written.
-The baseline looks up no opening deal (it ignores the hold-time rule), which the engine must do for every deal.
-Also reported, for context: a plain per-IB volume aggregate (no hierarchy). Goal: commission_ratio <= 3.
+Timed: `commissions_run` with the default batch size (rate card; the batch's closing deals with their positions as
+opened; one INSERT ... SELECT ... GROUP BY expanding every deal into its (deal, IB, level) lines, each computed
+and rounded on its own, summed into one row per IB, level, sub-IB, symbol, broker day and status; ledger accrual;
+cursor) against ONE raw aggregate SQL query over the same deals in the same run: each IB's earnings by the same
+joins (deal -> account -> client's IB -> every upline -> its rule), summed per IB, nothing written. The baseline
+ignores the hold-time rule and the round-turn commission. Not timed: what the import does per deal when it stores
+it (a closing deal's position as opened, `Deal.open_*`); the generator writes those columns as the import would,
+and a sample is checked against `deals_store`'s rule. Also reported, for context: a plain per-IB volume
+aggregate (no hierarchy). Goal: commission_ratio <= 3.
 
 Deals are generated set-based (generate_series on PostgreSQL, a recursive CTE on SQLite). Prints progress on
 stderr and the figures as one JSON object on its last line.
@@ -145,7 +147,9 @@ def build_network(clients: int):
 
 def generate_deals(server_id: int, deals: int) -> None:
     """`deals` deals in one INSERT ... SELECT: odd rows open a position, even rows close it; symbols, volumes,
-    hold times and commissions vary with the position number."""
+    hold times and commissions vary with the position number. Each closing deal carries its position as opened
+    (`open_*`: the opening deal's ticket, time, volume and commission), as `deals_store` sets it on import;
+    `check_opening_facts` verifies a sample against that rule."""
     from django.db import connection
 
     with connection.cursor() as cursor:
@@ -165,6 +169,7 @@ def generate_deals(server_id: int, deals: int) -> None:
                 f"{start} + (((n + 1) / 2) * 5 + CASE WHEN n % 2 = 0 THEN "
                 "CASE WHEN ((n + 1) / 2) % 7 = 0 THEN 30 ELSE 600 END ELSE 0 END) * INTERVAL '1 second'"
             )
+            opened = f"{start} + ((n + 1) / 2) * 5 * INTERVAL '1 second'"
             symbol = f"({symbols})[(((n + 1) / 2) % 5) + 1]"
             prefix = ""
         else:
@@ -173,6 +178,7 @@ def generate_deals(server_id: int, deals: int) -> None:
                 "strftime('%Y-%m-%d %H:%M:%f', '2026-09-01 00:00:00', '+' || (((n + 1) / 2) * 5 + CASE WHEN "
                 "n % 2 = 0 THEN CASE WHEN ((n + 1) / 2) % 7 = 0 THEN 30 ELSE 600 END ELSE 0 END) || ' seconds')"
             )
+            opened = "strftime('%Y-%m-%d %H:%M:%f', '2026-09-01 00:00:00', '+' || (((n + 1) / 2) * 5) || ' seconds')"
             symbol = (
                 "CASE ((n + 1) / 2) % 5 WHEN 0 THEN 'EURUSD' WHEN 1 THEN 'GBPUSD' WHEN 2 THEN 'XAUUSD' "
                 "WHEN 3 THEN 'US30' ELSE 'EURJPY' END"
@@ -181,12 +187,15 @@ def generate_deals(server_id: int, deals: int) -> None:
         volume = "((((n + 1) / 2) % 300) + 1) / 100.0"
         sql = f"""
             INSERT INTO mt5bridge_deal (server_id, ticket, login, account_id, time, symbol, action, entry, volume,
-                price, profit, commission, swap, comment, position_id, contract_size, imported_at)
+                price, profit, commission, swap, comment, position_id, contract_size, imported_at,
+                open_ticket, open_time, open_volume, open_commission)
             {prefix}
             SELECT {server_id}, s.n, a.login, a.id, {when}, {symbol},
                    CASE WHEN s.n % 2 = 1 THEN ((s.n + 1) / 2) % 2 ELSE 1 - ((s.n + 1) / 2) % 2 END,
                    CASE WHEN s.n % 2 = 1 THEN 0 ELSE 1 END,
-                   {volume}, 1.1, 0, -3.5 * {volume}, 0, '', (s.n + 1) / 2, 100000, {when}
+                   {volume}, 1.1, 0, -3.5 * {volume}, 0, '', (s.n + 1) / 2, 100000, {when},
+                   CASE WHEN s.n % 2 = 0 THEN s.n - 1 END, CASE WHEN s.n % 2 = 0 THEN {opened} END,
+                   CASE WHEN s.n % 2 = 0 THEN {volume} END, CASE WHEN s.n % 2 = 0 THEN -3.5 * {volume} END
             FROM ({source}) s JOIN bench_accounts a ON a.rn = ((s.n + 1) / 2) % {accounts}
         """
         cursor.execute(sql)  # no parameters: the % signs above are SQL's modulo, not placeholders
@@ -195,6 +204,25 @@ def generate_deals(server_id: int, deals: int) -> None:
             cursor.execute("ANALYZE")  # every table: the baseline deserves the planner at its best too
         else:
             cursor.execute("ANALYZE")
+
+
+def check_opening_facts(server_id: int, sample: int = 500) -> int:
+    """Recompute the opening side of `sample` generated closing deals with the import's own rule
+    (`mt5bridge.services.sync._opening_facts`) and fail loudly on any difference. Returns the deals checked."""
+    from mt5bridge.models import Deal
+    from mt5bridge.services.sync import _opening_facts
+
+    fields = ("open_ticket", "open_time", "open_volume", "open_commission")
+    stored = list(Deal.objects.filter(server_id=server_id, entry=1).order_by("?")[:sample])
+    fresh = [Deal(**{f.attname: getattr(d, f.attname) for f in Deal._meta.concrete_fields}) for d in stored]
+    for deal in fresh:
+        for field in fields:
+            setattr(deal, field, None)
+    _opening_facts(stored[0].server, fresh)
+    for old, new in zip(stored, fresh, strict=True):
+        if [getattr(old, f) for f in fields] != [getattr(new, f) for f in fields]:
+            raise SystemExit(f"generated opening facts of deal {old.ticket} differ from the import's rule")
+    return len(fresh)
 
 
 def baseline_sql() -> str:
@@ -266,6 +294,7 @@ def main() -> None:
         started = time.perf_counter()
         generate_deals(server.pk, args.deals)
         log(f"generated {args.deals} deals in {time.perf_counter() - started:.1f} s")
+        log(f"opening sides of {check_opening_facts(server.pk)} sampled closing deals match the import's rule")
 
         baseline = [timed_query(baseline_sql())[0] for _ in range(3)]
         plain = [timed_query(PLAIN_SQL)[0] for _ in range(3)]

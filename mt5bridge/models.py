@@ -16,6 +16,8 @@ MONEY = {"max_digits": 18, "decimal_places": 2}
 BALANCE_KINDS = [(2, "Balance"), (3, "Credit"), (4, "Charge"), (5, "Correction"), (6, "Bonus")]
 DEAL_ACTIONS = [(0, "Buy"), (1, "Sell"), *BALANCE_KINDS, (7, "Commission")]
 DEAL_ENTRIES = [(0, "In"), (1, "Out"), (2, "In/out"), (3, "Out by")]
+TRADE_ACTIONS = (0, 1)  # buy, sell: the deals of positions (the rest are balance operations)
+CLOSING_ENTRIES = (1, 2, 3)  # out, in/out, out by
 
 
 class TradeServer(TimeStampedModel):
@@ -221,6 +223,13 @@ class Deal(models.Model):
     position_id = models.PositiveBigIntegerField(default=0)
     contract_size = models.DecimalField(max_digits=18, decimal_places=2, default=Decimal("0"))
     imported_at = models.DateTimeField(auto_now_add=True)
+    # A closing trade deal's position as opened, fixed when the deal is stored (`deals_store`): the position's
+    # opening trade deals with a lower ticket, their first ticket and time, volume and commission summed. NULL when
+    # no opening deal was known (or for other deals). Hold times and round-turn commissions are read from here.
+    open_ticket = models.PositiveBigIntegerField(null=True, blank=True)
+    open_time = models.DateTimeField(null=True, blank=True)
+    open_volume = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
+    open_commission = models.DecimalField(**MONEY, null=True, blank=True)
 
     class Meta:
         ordering = ["server", "ticket"]

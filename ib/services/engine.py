@@ -6,18 +6,20 @@ For each batch (a range of deal ids no earlier batch covers), one transaction:
    its chain of uplines with their level, each chain member's plan rule for each symbol group is picked (the volume
    tier it reached last month), and the difference model's "best rate below" comes from a window function;
 2. one `INSERT ... SELECT ... GROUP BY` takes the batch's closing deals of attributed clients (attribution fixed by
-   deal id: `ClientReferral.after_deal_id`, `ReferralSpan`), finds each position's opening deals (hold time, the
-   opening side's commission), expands every deal into its lines (deal, IB, level) through the rate card, computes
+   deal id: `ClientReferral.after_deal_id`, `ReferralSpan`) with their positions as opened (hold time, the
+   opening side's commission: fixed on the deal when it was stored, `Deal.open_*`), counts together the deals whose
+   lines cannot differ, expands them into their lines (deal, IB, level) through the rate card, computes
    each line's amount rounded to the cent, and writes one `Commission` row per (IB, level, sub-IB, symbol, broker
-   day, status) with the rule, the rates, the deals, the lots and the exact sum of its lines;
+   day, status) with the rule, the rates, the deals, the lots and the exact sum of its lines (on PostgreSQL the
+   same statement also returns the batch's totals and its deal count);
 3. what those rows accrued is posted to the ledger (IB payable of each IB against the broker's commission
    expense), and the batch is recorded with the deals it covered.
 
 The per-deal lines are not stored: `ib.selectors.commission_lines` derives them again from a row, its batch and
 the deals with the same expressions (`_line_columns`, `_line_amount`), so the statement explains every cent and
 adds up to the row.
-Everything a line depends on is fixed once its deal is imported: deals are immutable, attribution is by deal id,
-opening deals count only up to the batch's last deal id, and the row keeps the rule, the rates and the markup.
+Everything a line depends on is fixed once its deal is imported: deals are immutable (their opening side
+included), attribution is by deal id, and the row keeps the rule, the rates and the markup.
 
 Idempotent and re-runnable: batches never overlap (a range already covered is skipped), a deal imported twice is
 one deal (unique per server and ticket), and a crash rolls the batch back whole; the next run starts again from
@@ -203,26 +205,6 @@ def _closing_deal_filter(alias: str = "d") -> str:
     )
 
 
-def _opens_cte(keys: tuple[str, ...] = ("deal_id",)) -> str:
-    """Each closing deal's position as opened: its opening deals imported up to the batch's last deal id (so the
-    answer never changes afterwards), the first one's id and time, and their volume and commission summed.
-    `closings` rows are unique by `keys`."""
-    group = ", ".join(f"c.{key}" for key in keys)
-    join = " AND ".join(f"o.{key} = c.{key}" for key in keys)
-    return f"""opens AS (
-        SELECT {group}, {_opening_columns()}
-        FROM closings c
-        JOIN mt5bridge_deal o ON o.server_id = c.server_id AND o.position_id = c.position_id AND o.entry = 0
-                             AND o.action IN {TRADE_ACTIONS} AND o.id <= c.batch_hi
-        GROUP BY {group}
-    ),
-    facts AS (
-        SELECT c.*, o.open_id, o.open_time, {_hold_ms_expr("c.time", "o.open_time")} AS hold_ms,
-               {scaled("c.volume", 2)} AS lots_c, {_comm_c_expr("c", "o")} AS comm_c
-        FROM closings c LEFT JOIN opens o ON {join}
-    )"""
-
-
 def lines_sql(*, rows_where: str, lines_where: str = "") -> str:
     """The per-deal lines of stored rows (deal-based kinds), derived from the rows, their batches and the deals by
     the expressions the engine summed: one line per (row, deal) with its status and amount, exactly the ones the
@@ -239,9 +221,10 @@ def lines_sql(*, rows_where: str, lines_where: str = "") -> str:
         FROM ib_commission c JOIN ib_commissionbatch bt ON bt.id = c.batch_id
         WHERE {rows_where}
     ),
-    closings AS (
-        SELECT b.row_id, d.id AS deal_id, d.server_id, d.position_id, d.time, d.symbol, d.volume, d.commission,
-               b.batch_hi, s.client_id, a.currency AS account_currency
+    facts AS (
+        SELECT b.row_id, d.id AS deal_id, d.time, d.symbol, d.volume, od.id AS open_id, d.open_time, s.client_id,
+               a.currency AS account_currency, {_hold_ms_expr("d.time", "d.open_time")} AS hold_ms,
+               {scaled("d.volume", 2)} AS lots_c, {_comm_c_expr("d")} AS comm_c
         FROM b
         JOIN {_spans_sql()} s ON s.ib_id = b.direct_ib_id
         JOIN mt5bridge_tradingaccount a ON a.user_id = s.client_id
@@ -249,9 +232,9 @@ def lines_sql(*, rows_where: str, lines_where: str = "") -> str:
              AND d.time >= b.deal_time AND d.time <= b.last_deal_time AND d.symbol = b.symbol
              AND d.id > b.batch_lo AND d.id <= b.batch_hi
              AND d.id > s.after_deal_id AND (s.until_deal_id IS NULL OR d.id <= s.until_deal_id)
+        LEFT JOIN mt5bridge_deal od ON od.server_id = d.server_id AND od.ticket = d.open_ticket
         WHERE {_closing_deal_filter()} {lines_where}
-    ),
-    {_opens_cte(("row_id", "deal_id"))}
+    )
     SELECT l.row_id, l.deal_id, l.time, l.symbol, l.volume, l.open_id, l.open_time, l.comm_c, l.client_id,
            l.status, {_line_amount("l")} AS amount
     FROM (
@@ -263,33 +246,22 @@ def lines_sql(*, rows_where: str, lines_where: str = "") -> str:
     """
 
 
-def _opening_columns(o: str = "o") -> str:
-    """What a position's opening deals `o` (aggregated per position) contribute: the first one's id and time, and
-    their lots and commission summed as scaled integers (small aggregate states: a batch has one per position)."""
-    return (
-        f"MIN({o}.id) AS open_id, MIN({o}.time) AS open_time, "
-        f"CAST(SUM({_int4(scaled(f'{o}.volume', 2))}) AS BIGINT) AS open_lots_c, "
-        f"CAST(SUM({_int4(scaled(f'{o}.commission', 2))}) AS BIGINT) AS open_comm_c"
-    )
-
-
-def _int4(expr: str) -> str:
-    """A deal's lots or commission in hundredths fits 32 bits (21 million lots or currency units); summing 32-bit
-    integers keeps PostgreSQL's aggregate state a plain 64-bit value instead of an allocated 128-bit one."""
-    return f"CAST({expr} AS INTEGER)"
-
-
-def _comm_c_expr(close: str, opens: str) -> str:
+def _comm_c_expr(d: str) -> str:
     """The broker's commission on the position's round turn in cents: the closing deal's, plus the opening side's
-    in proportion to the volume this deal closes (MT5 charges each side), rounded to the cent."""
-    lots = scaled(f"{close}.volume", 2)
-    if _vendor() == "postgresql":
-        part = f"ROUND(ABS({opens}.open_comm_c)::numeric * {lots} / {opens}.open_lots_c)::bigint"
-    else:
-        part = f"CAST(ROUND(ABS({opens}.open_comm_c) * 1.0 * {lots} / {opens}.open_lots_c) AS INTEGER)"
+    (`open_commission`) in proportion to the volume this deal closes (MT5 charges each side), rounded to the cent
+    (half away from zero). Commissions and volumes carry 2 decimals."""
+    if _vendor() == "postgresql":  # the same value in numeric arithmetic, fewer conversions per deal
+        return (
+            f"ROUND((ABS({d}.commission) + COALESCE(CASE WHEN {d}.open_volume = {d}.volume OR {d}.open_volume = 0 "
+            f"THEN ABS({d}.open_commission) ELSE ROUND(ABS({d}.open_commission) * {d}.volume / {d}.open_volume, 2) "
+            "END, 0)) * 100)::bigint"
+        )
+    lots, open_lots = scaled(f"{d}.volume", 2), scaled(f"{d}.open_volume", 2)
+    open_comm = scaled(f"ABS({d}.open_commission)", 2)
+    part = f"CAST(ROUND({open_comm} * 1.0 * {lots} / {open_lots}) AS INTEGER)"
     return (
-        f"{scaled(f'ABS({close}.commission)', 2)} + COALESCE(CASE WHEN {opens}.open_lots_c = {lots} "
-        f"OR {opens}.open_lots_c = 0 THEN ABS({opens}.open_comm_c) ELSE {part} END, 0)"
+        f"{scaled(f'ABS({d}.commission)', 2)} + COALESCE(CASE WHEN {open_lots} = {lots} "
+        f"OR {open_lots} = 0 THEN {open_comm} ELSE {part} END, 0)"
     )
 
 
@@ -328,55 +300,51 @@ def _line_amount(line: str) -> str:
     )
 
 
-def _facts_sql(*, every_position: bool = False) -> str:
-    """A batch's closing deals of attributed clients in a symbol group, one row each, with
-    what their lines need: the sub-IB, the symbol group, the broker day, the tier month, the hold time since the
-    position's first opening deal and the lots and round-turn commission as scaled integers. Parameters: hi, lo,
-    hi, lo, hi (with `every_position`: hi, lo, hi).
-
-    The opening deals are looked up for the positions the batch closes; a batch that spans most of the deal ids
-    there are (a backlog) aggregates every position's instead (`every_position`): the same answer for the batch's
-    deals, without a semi-join as large as the table."""
+def _facts_sql() -> str:
+    """A batch's closing deals of attributed clients, one row each, with what their lines need: the sub-IB, the
+    symbol group (NULL outside every group), the broker day, the tier month, the hold time since the position's
+    first opening deal and the lots and round-turn commission as scaled integers. Parameters: lo, hi. The
+    position's opening side was fixed on the deal when it was stored (`Deal.open_*`): one pass over the batch's
+    deals, no lookup of other deals."""
     month = _month_expr("d.time") if _tiers_in_use() else "'*'"
-    positions = (
-        ""
-        if every_position
-        else f"""AND (o.server_id, o.position_id) IN (
-              SELECT c.server_id, c.position_id FROM mt5bridge_deal c
-              WHERE c.id > %s AND c.id <= %s AND c.entry IN {CLOSING_ENTRIES})"""
-    )
     return f"""
     SELECT d.id AS deal_id, d.time, d.symbol, s.ib_id AS direct_ib_id, a.currency AS account_currency,
            gm.group_id, {_day_expr("d.time")} AS day, {month} AS month,
-           {_hold_ms_expr("d.time", "o.open_time")} AS hold_ms,
-           {scaled("d.volume", 2)} AS lots_c, {_comm_c_expr("d", "o")} AS comm_c
+           {_hold_ms_expr("d.time", "d.open_time")} AS hold_ms,
+           {scaled("d.volume", 2)} AS lots_c, {_comm_c_expr("d")} AS comm_c
     FROM mt5bridge_deal d
     JOIN mt5bridge_tradingaccount a ON a.id = d.account_id
     JOIN {_spans_sql()} s ON s.client_id = a.user_id AND d.id > s.after_deal_id
                          AND (s.until_deal_id IS NULL OR d.id <= s.until_deal_id)
-    JOIN ib_symbolgroupmember gm ON gm.symbol = d.symbol
-    LEFT JOIN (
-        SELECT o.server_id, o.position_id, {_opening_columns()}
-        FROM mt5bridge_deal o
-        WHERE o.entry = 0 AND o.action IN {TRADE_ACTIONS} AND o.id <= %s {positions}
-        GROUP BY o.server_id, o.position_id
-    ) o ON o.server_id = d.server_id AND o.position_id = d.position_id
+    LEFT JOIN ib_symbolgroupmember gm ON gm.symbol = d.symbol
     WHERE d.id > %s AND d.id <= %s AND {_closing_deal_filter()}
     """
 
 
-def _insert_sql(hold_cap_ms: int, *, every_position: bool) -> str:
-    """One INSERT ... SELECT ... GROUP BY over a batch's deals (`_facts_sql`) and the rate card. Parameters: batch
-    id, created_at, then the facts' parameters.
+def _stage_sql(hold_cap_ms: int) -> str:
+    """The batch's deals counted by what their lines depend on (same sub-IB, symbol group, symbol, day, tier
+    month, account currency, lots, round-turn commission, and hold time as far as any minimum can tell: capped at
+    the card's longest, `hold_cap_ms`). Parameters: lo, hi."""
+    hold = f"CASE WHEN hold_ms > {int(hold_cap_ms)} THEN {int(hold_cap_ms)} ELSE hold_ms END"
+    return f"""
+    SELECT direct_ib_id, group_id, symbol, day, month, account_currency, {hold} AS hold_ms, lots_c, comm_c,
+           COUNT(*) AS n, MIN(time) AS first_time, MAX(time) AS last_time
+    FROM ({_facts_sql()}) f
+    GROUP BY direct_ib_id, group_id, symbol, day, month, account_currency, {hold}, lots_c, comm_c
+    """
 
-    Deals whose lines cannot differ (same sub-IB, symbol, day, tier month, account currency, lots, round-turn
-    commission, and hold time as far as any minimum can tell: capped at the card's longest, `hold_cap_ms`) are
-    counted together first; each distinct line is then computed once and weighted by its count, which is exact
-    because every deal of the group has the very same rounded amount at every level.
+
+def _insert_sql(stage: str) -> str:
+    """One INSERT ... SELECT ... GROUP BY over a batch's counted deals (`stage`: `_stage_sql` or the name of a
+    CTE holding it) and the rate card. Parameters: batch id, created_at, then the stage's.
+
+    Each distinct line is computed once and weighted by its count, which is exact because every deal of a counted
+    group has the very same rounded amount at every level.
 
     A position held below the minimum time earns nothing: the IB's own level (0) keeps those deals in a row of
     status `short_hold` that explains the zero; an upline whose own plan's minimum the hold also misses gets no
     line (it would be a zero nobody reads), while an upline whose plan asks for a shorter hold still earns."""
+    source = stage if stage.isidentifier() else f"({stage})"
     return f"""
     INSERT INTO ib_commission (batch_id, ib_id, level, kind, status, direct_ib_id, deal_time, last_deal_time, day,
         tier_month, symbol, deals, lots, min_hold_seconds, rule_id, rule_rate, best_below, rate, base, amount_minor,
@@ -393,15 +361,7 @@ def _insert_sql(hold_cap_ms: int, *, every_position: bool) -> str:
         FROM (
             SELECT k.id AS card_id, k.chain_level, x.symbol, x.day, x.n, x.lots_c, x.comm_c, x.first_time,
                    x.last_time, {_line_columns("x", "k")}
-            FROM (
-                SELECT direct_ib_id, group_id, symbol, day, month, account_currency,
-                       CASE WHEN hold_ms > {int(hold_cap_ms)} THEN {int(hold_cap_ms)} ELSE hold_ms END AS hold_ms,
-                       lots_c, comm_c, COUNT(*) AS n, MIN(time) AS first_time, MAX(time) AS last_time
-                FROM ({_facts_sql(every_position=every_position)}) f
-                GROUP BY direct_ib_id, group_id, symbol, day, month, account_currency,
-                         CASE WHEN hold_ms > {int(hold_cap_ms)} THEN {int(hold_cap_ms)} ELSE hold_ms END,
-                         lots_c, comm_c
-            ) x
+            FROM {source} x
             JOIN ib_rate_card k ON k.direct_ib_id = x.direct_ib_id AND k.symbol_group_id = x.group_id
                                AND k.month = x.month
             WHERE k.rate > 0
@@ -411,6 +371,19 @@ def _insert_sql(hold_cap_ms: int, *, every_position: bool) -> str:
         GROUP BY l.card_id, l.symbol, l.day, l.status
     ) g
     JOIN ib_rate_card k ON k.id = g.card_id
+    """
+
+
+def _insert_counting_sql(hold_cap_ms: int) -> str:
+    """PostgreSQL: the batch's insert, its totals per (IB, currency) and its attributed closing deals, in one
+    statement (the counted deals are read once, for both). One row (NULL, NULL, deals, NULL), and one row per
+    (IB, currency): ib_id, currency, amount_minor, lines. Parameters: lo, hi, batch id, created_at."""
+    return f"""
+    WITH stage AS MATERIALIZED ({_stage_sql(hold_cap_ms)}),
+    inserted AS ({_insert_sql("stage")} RETURNING ib_id, currency, amount_minor, deals)
+    SELECT NULL, NULL, (SELECT COALESCE(SUM(n), 0) FROM stage), NULL
+    UNION ALL
+    SELECT ib_id, currency, SUM(amount_minor), SUM(deals) FROM inserted GROUP BY ib_id, currency
     """
 
 
@@ -569,21 +542,23 @@ def _compute(*, lo: int, hi: int, run: CommissionRun | None) -> int:
             cursor.execute("SET LOCAL enable_sort = off")
             cursor.execute("SET LOCAL max_parallel_workers_per_gather = 0")
         _build_rate_card(cursor, months)
-        every_position = hi - lo >= hi // 2
         cursor.execute("SELECT COALESCE(MAX(min_hold_seconds), 0) FROM ib_rate_card")
         hold_cap_ms = int(cursor.fetchone()[0]) * 1000
-        cursor.execute(
-            _insert_sql(hold_cap_ms, every_position=every_position),
-            [batch.pk, _db_time(now), hi, lo, hi] + ([] if every_position else [lo, hi]),
-        )
+        if postgres:
+            cursor.execute(_insert_counting_sql(hold_cap_ms), [lo, hi, batch.pk, _db_time(now)])
+            found = cursor.fetchall()
+            deals = next(int(row[2]) for row in found if row[0] is None)
+            summed = [row for row in found if row[0] is not None]
+        else:
+            cursor.execute(_insert_sql(_stage_sql(hold_cap_ms)), [batch.pk, _db_time(now), lo, hi])
+            cursor.execute(
+                "SELECT ib_id, currency, SUM(amount_minor), SUM(deals) FROM ib_commission WHERE batch_id = %s "
+                "GROUP BY ib_id, currency",
+                [batch.pk],
+            )
+            summed = cursor.fetchall()
+            deals = _attributed_closing_deals(lo, hi)
         cursor.execute("DROP TABLE IF EXISTS ib_rate_card")
-        cursor.execute(
-            "SELECT ib_id, currency, SUM(amount_minor), SUM(deals) FROM ib_commission WHERE batch_id = %s "
-            "GROUP BY ib_id, currency",
-            [batch.pk],
-        )
-        summed = cursor.fetchall()
-    deals = _attributed_closing_deals(lo, hi)
     lines = sum(int(row[3]) for row in summed)
     CommissionBatch.objects.filter(pk=batch.pk).update(deals=deals, lines=lines)
     if lines:

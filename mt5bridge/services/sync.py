@@ -8,15 +8,25 @@ last committed page ended.
 from __future__ import annotations
 
 import logging
+from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
 from mt5bridge.manager_api import PAGE_SIZE, AccountState, MT5Error
-from mt5bridge.models import Deal, PositionSnapshot, TradeServer, TradingAccount, TradingGroup
+from mt5bridge.models import (
+    CLOSING_ENTRIES,
+    TRADE_ACTIONS,
+    Deal,
+    PositionSnapshot,
+    TradeServer,
+    TradingAccount,
+    TradingGroup,
+)
 from mt5bridge.servers import server_call, server_calls_pipelined
 
 logger = logging.getLogger(__name__)
@@ -221,6 +231,42 @@ def deals_insert_lock(*, shared: bool) -> None:
         cursor.execute(f"SELECT {function}(%s)", [DEALS_INSERT_LOCK])
 
 
+def _opening_facts(server: TradeServer, deals: list[Deal]) -> None:
+    """Give each closing trade deal of `deals` its position as opened: the position's opening trade deals with a
+    lower ticket, stored already or among `deals`; the first one's ticket and time, their volume and commission
+    summed (tickets are MT5's order of events). One query for the positions' stored opening deals."""
+    closing = [d for d in deals if d.action in TRADE_ACTIONS and d.entry in CLOSING_ENTRIES and d.position_id]
+    if not closing:
+        return
+    positions = {d.position_id for d in closing}
+    # position -> ticket -> (time, volume, commission); keyed by ticket, so a deal read twice counts once.
+    opens: dict[int, dict[int, tuple]] = defaultdict(dict)
+    stored = Deal.objects.filter(
+        server=server, position_id__in=positions, entry=0, action__in=TRADE_ACTIONS
+    ).values_list("position_id", "ticket", "time", "volume", "commission")
+    for position_id, ticket, time, volume, commission in stored.iterator(chunk_size=2000):
+        opens[position_id][ticket] = (time, volume, commission)
+    for d in deals:
+        if d.entry == 0 and d.action in TRADE_ACTIONS and d.position_id in positions:
+            opens[d.position_id][d.ticket] = (d.time, d.volume, d.commission)
+    for d in closing:
+        earlier = [(ticket, *facts) for ticket, facts in opens.get(d.position_id, {}).items() if ticket < d.ticket]
+        if earlier:
+            d.open_ticket = min(o[0] for o in earlier)
+            d.open_time = min(o[1] for o in earlier)
+            d.open_volume = sum((o[2] for o in earlier), Decimal(0))
+            d.open_commission = sum((o[3] for o in earlier), Decimal(0))
+
+
+def deals_store(*, server: TradeServer, deals: list[Deal]) -> None:
+    """Store deals read from `server` (unsaved `Deal` objects), each closing deal with its position as opened
+    (`Deal.open_*`), in the caller's transaction. A deal already stored (same ticket) is left as it is."""
+    with transaction.atomic():
+        deals_insert_lock(shared=True)
+        _opening_facts(server, deals)
+        Deal.objects.bulk_create(deals, ignore_conflicts=True, batch_size=1000)
+
+
 def deals_import(*, server: TradeServer, max_pages: int | None = None, pages_per_commit: int = 10) -> int:
     """Import new deals after the server's cursor, page by page (100 a page, as MT5 serves them).
 
@@ -240,8 +286,7 @@ def deals_import(*, server: TradeServer, max_pages: int | None = None, pages_per
         if not pending:
             return
         with transaction.atomic():
-            deals_insert_lock(shared=True)
-            Deal.objects.bulk_create(pending, ignore_conflicts=True, batch_size=1000)
+            deals_store(server=server, deals=pending)
             TradeServer.objects.filter(pk=server.pk).update(deal_cursor_ticket=cursor, deals_imported_at=timezone.now())
         pending = []
 

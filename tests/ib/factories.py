@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from ib.models import ClientReferral, CommissionPlan, CommissionRule, IntroducingBroker, ReferralLink, SymbolGroup
 from mt5bridge.models import Deal, TradeServer, TradingAccount, TradingGroup
+from mt5bridge.services.sync import deals_store
 from tests.crm.factories import ClientFactory
 
 _tickets = itertools.count(10_000)
@@ -111,7 +112,8 @@ def deal(
     commission: str = "0",
     ticket: int | None = None,
 ) -> Deal:
-    return Deal.objects.create(
+    """A deal stored as the import stores it (`deals_store`: a closing deal gets its position as opened)."""
+    made = Deal(
         server=account.server,
         ticket=ticket or next(_tickets),
         login=account.login,
@@ -128,6 +130,8 @@ def deal(
         position_id=position,
         contract_size=Decimal("100000"),
     )
+    deals_store(server=account.server, deals=[made])
+    return Deal.objects.get(server=account.server, ticket=made.ticket)
 
 
 def round_trip(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -17,6 +18,7 @@ from mt5bridge.services import (
     balance_operation_create,
     balance_operation_send,
     deals_import,
+    deals_store,
     positions_snapshot_sync,
     sync,
     trade_server_sync_groups,
@@ -155,6 +157,76 @@ def test_imported_deal_fields(mt5_mock, live_server_mt5):
     assert mine[1].volume == Decimal("0.20")
     assert mine[1].contract_size == Decimal("100")
     assert mine[2].position_id == int(opened["position"])
+    # The closing deal carries its position as opened; the opening and balance deals carry nothing.
+    assert (mine[2].open_ticket, mine[2].open_time) == (mine[1].ticket, mine[1].time)
+    assert (mine[2].open_volume, mine[2].open_commission) == (mine[1].volume, mine[1].commission)
+    assert mine[0].open_ticket is None and mine[1].open_ticket is None
+
+
+def _made(server, ticket, *, entry, position, volume="1.00", commission="-3.50", minute=0, action=0):
+    return Deal(
+        server=server, ticket=ticket, login=1, time=timezone.now().replace(microsecond=0) + timedelta(minutes=minute),
+        symbol="EURUSD", action=action, entry=entry, volume=Decimal(volume), price=Decimal("1.1"), profit=0,
+        commission=Decimal(commission), swap=0, position_id=position,
+    )  # fmt: skip
+
+
+def test_a_closing_deal_is_stored_with_the_opening_deals_before_it(live_server_mt5):
+    server = live_server_mt5
+    # Stored earlier: the position's first opening deal.
+    deals_store(server=server, deals=[_made(server, 10, entry=0, position=7, volume="2.00", commission="-7.00")])
+    # One import: an addition, a partial close, a later addition and the final close (a netting account), a
+    # re-read copy of the first opening deal, and a close whose opening deal was never seen.
+    deals_store(
+        server=server,
+        deals=[
+            _made(server, 10, entry=0, position=7, volume="2.00", commission="-7.00"),
+            _made(server, 11, entry=0, position=7, volume="1.00", commission="-3.50", minute=1),
+            _made(server, 12, entry=1, position=7, volume="0.50", commission="-1.75", minute=2, action=1),
+            _made(server, 13, entry=0, position=7, volume="1.00", commission="-3.50", minute=3),
+            _made(server, 14, entry=1, position=7, volume="3.50", commission="-12.25", minute=4, action=1),
+            _made(server, 15, entry=1, position=8, minute=5, action=1),
+        ],
+    )
+    stored = {d.ticket: d for d in Deal.objects.filter(server=server)}
+    assert len(stored) == 6  # the re-read deal is stored once
+    first = stored[10]
+    partial, final, orphan = stored[12], stored[14], stored[15]
+    assert (partial.open_ticket, partial.open_time) == (10, first.time)
+    assert (partial.open_volume, partial.open_commission) == (Decimal("3.00"), Decimal("-10.50"))  # 10 and 11
+    assert (final.open_volume, final.open_commission) == (Decimal("4.00"), Decimal("-14.00"))  # 10, 11 and 13
+    assert (orphan.open_ticket, orphan.open_time, orphan.open_volume) == (None, None, None)
+
+
+def test_the_migration_fills_deals_stored_before_it_by_the_same_rule(live_server_mt5):
+    import importlib
+
+    from django.db import connection
+
+    server = live_server_mt5
+    deals_store(
+        server=server,
+        deals=[
+            _made(server, 20, entry=0, position=9, volume="2.00", commission="-7.00"),
+            _made(server, 21, entry=1, position=9, volume="0.50", commission="-1.75", minute=2, action=1),
+            _made(server, 22, entry=0, position=9, volume="1.00", commission="-3.50", minute=3),
+            _made(server, 23, entry=1, position=9, volume="2.50", commission="-8.75", minute=4, action=1),
+        ],
+    )
+    fields = ["ticket", "open_ticket", "open_time", "open_volume", "open_commission"]
+    as_stored = list(Deal.objects.order_by("ticket").values_list(*fields))
+    Deal.objects.update(open_ticket=None, open_time=None, open_volume=None, open_commission=None)
+
+    class Editor:  # what the migration asks of its schema editor (SQLite's cannot open inside a test's atomic)
+        def execute(self, sql):
+            with connection.cursor() as cursor:
+                cursor.execute(sql)
+
+    importlib.import_module("mt5bridge.migrations.0006_deal_opening").backfill(None, Editor())
+
+    assert list(Deal.objects.order_by("ticket").values_list(*fields)) == as_stored
+    assert (as_stored[1][1], as_stored[1][3]) == (20, Decimal("2.00"))  # the partial close: ticket 20 only
+    assert (as_stored[3][1], as_stored[3][3]) == (20, Decimal("3.00"))  # the final close: tickets 20 and 22
 
 
 def test_breaker_opens_after_repeated_failures_and_fails_fast(settings, live_server_mt5):
