@@ -10,8 +10,7 @@ For each batch (a range of deal ids no earlier batch covers), one transaction:
    opening side's commission: fixed on the deal when it was stored, `Deal.open_*`), counts together the deals whose
    lines cannot differ, expands them into their lines (deal, IB, level) through the rate card, computes
    each line's amount rounded to the cent, and writes one `Commission` row per (IB, level, sub-IB, symbol, broker
-   day, status) with the rule, the rates, the deals, the lots and the exact sum of its lines (on PostgreSQL the
-   same statement also returns the batch's totals and its deal count);
+   day, status) with the rule, the rates, the deals, the lots and the exact sum of its lines;
 3. what those rows accrued is posted to the ledger (IB payable of each IB against the broker's commission
    expense), and the batch is recorded with the deals it covered.
 
@@ -335,8 +334,8 @@ def _stage_sql(hold_cap_ms: int) -> str:
 
 
 def _insert_sql(stage: str) -> str:
-    """One INSERT ... SELECT ... GROUP BY over a batch's counted deals (`stage`: `_stage_sql` or the name of a
-    CTE holding it) and the rate card. Parameters: batch id, created_at, then the stage's.
+    """One INSERT ... SELECT ... GROUP BY over a batch's counted deals (`stage`: `_stage_sql`, or the name of a
+    table holding them) and the rate card. Parameters: batch id, created_at, then the stage's.
 
     Each distinct line is computed once and weighted by its count, which is exact because every deal of a counted
     group has the very same rounded amount at every level.
@@ -371,19 +370,6 @@ def _insert_sql(stage: str) -> str:
         GROUP BY l.card_id, l.symbol, l.day, l.status
     ) g
     JOIN ib_rate_card k ON k.id = g.card_id
-    """
-
-
-def _insert_counting_sql(hold_cap_ms: int) -> str:
-    """PostgreSQL: the batch's insert, its totals per (IB, currency) and its attributed closing deals, in one
-    statement (the counted deals are read once, for both). One row (NULL, NULL, deals, NULL), and one row per
-    (IB, currency): ib_id, currency, amount_minor, lines. Parameters: lo, hi, batch id, created_at."""
-    return f"""
-    WITH stage AS MATERIALIZED ({_stage_sql(hold_cap_ms)}),
-    inserted AS ({_insert_sql("stage")} RETURNING ib_id, currency, amount_minor, deals)
-    SELECT NULL, NULL, (SELECT COALESCE(SUM(n), 0) FROM stage), NULL
-    UNION ALL
-    SELECT ib_id, currency, SUM(amount_minor), SUM(deals) FROM inserted GROUP BY ib_id, currency
     """
 
 
@@ -544,20 +530,19 @@ def _compute(*, lo: int, hi: int, run: CommissionRun | None) -> int:
         _build_rate_card(cursor, months)
         cursor.execute("SELECT COALESCE(MAX(min_hold_seconds), 0) FROM ib_rate_card")
         hold_cap_ms = int(cursor.fetchone()[0]) * 1000
-        if postgres:
-            cursor.execute(_insert_counting_sql(hold_cap_ms), [lo, hi, batch.pk, _db_time(now)])
-            found = cursor.fetchall()
-            deals = next(int(row[2]) for row in found if row[0] is None)
-            summed = [row for row in found if row[0] is not None]
-        else:
-            cursor.execute(_insert_sql(_stage_sql(hold_cap_ms)), [batch.pk, _db_time(now), lo, hi])
-            cursor.execute(
-                "SELECT ib_id, currency, SUM(amount_minor), SUM(deals) FROM ib_commission WHERE batch_id = %s "
-                "GROUP BY ib_id, currency",
-                [batch.pk],
-            )
-            summed = cursor.fetchall()
-            deals = _attributed_closing_deals(lo, hi)
+        # The counted deals go to a temporary table: read once for the insert, and for the batch's deal count.
+        cursor.execute("DROP TABLE IF EXISTS ib_stage")
+        cursor.execute(f"CREATE TEMP TABLE ib_stage AS {_stage_sql(hold_cap_ms)}", [lo, hi])
+        cursor.execute("SELECT COALESCE(SUM(n), 0) FROM ib_stage")
+        deals = int(cursor.fetchone()[0])  # attributed closing deals, in a symbol group or not
+        cursor.execute(_insert_sql("ib_stage"), [batch.pk, _db_time(now)])
+        cursor.execute(
+            "SELECT ib_id, currency, SUM(amount_minor), SUM(deals) FROM ib_commission WHERE batch_id = %s "
+            "GROUP BY ib_id, currency",
+            [batch.pk],
+        )
+        summed = cursor.fetchall()
+        cursor.execute("DROP TABLE IF EXISTS ib_stage")
         cursor.execute("DROP TABLE IF EXISTS ib_rate_card")
     lines = sum(int(row[3]) for row in summed)
     CommissionBatch.objects.filter(pk=batch.pk).update(deals=deals, lines=lines)
