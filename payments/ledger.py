@@ -50,6 +50,25 @@ def ledger_account(*, kind: str, currency: str, user=None, key: str = "") -> Led
         return LedgerAccount.objects.get(**lookup)
 
 
+def ledger_accounts_of(*, kind: str, currency: str, users) -> dict[int, LedgerAccount]:
+    """`ledger_account` for many users at once, by user id: one query when the accounts exist, and the missing
+    ones created together (idempotent under races, as above)."""
+    users = list(users)
+
+    def existing(among) -> dict[int, LedgerAccount]:
+        rows = LedgerAccount.objects.filter(kind=kind, currency=currency, key="", user__in=among)
+        return {account.user_id: account for account in rows}
+
+    found = existing(users)
+    missing = [user for user in users if user.pk not in found]
+    if missing:
+        LedgerAccount.objects.bulk_create(
+            [LedgerAccount(kind=kind, currency=currency, user=user, key="") for user in missing], ignore_conflicts=True
+        )
+        found |= existing(missing)
+    return found
+
+
 def client_wallet(*, user, currency: str) -> LedgerAccount:
     return ledger_account(kind=LedgerAccount.Kind.CLIENT_WALLET, currency=currency, user=user)
 

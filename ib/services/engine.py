@@ -52,6 +52,7 @@ from ib.models import (
 from ib.selectors import MAX_DEPTH
 
 CURSOR = "deals"
+MAX_BATCH_SIZE = 2**31 - 1  # a batch's deal counts are 32-bit integers in its SQL
 TRADE_ACTIONS = "(0, 1)"
 CLOSING_ENTRIES = "(1, 2, 3)"  # out, in/out, out by
 ACTIVE_STATES = "('approved', 'suspended')"
@@ -81,14 +82,6 @@ def _month_expr(column: str) -> str:
     if _vendor() == "postgresql":
         return f"to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM')"
     return f"strftime('%%Y-%%m', {column})"
-
-
-def _hold_ms_expr(close: str, open_: str) -> str:
-    """Whole milliseconds a position was held. PostgreSQL: `date_part` (a double, microsecond-exact at these
-    magnitudes, and whole seconds exactly) costs a fraction of EXTRACT's numeric; minimums are whole seconds."""
-    if _vendor() == "postgresql":
-        return f"FLOOR(date_part('epoch', {close} - {open_}) * 1000)::bigint"
-    return f"CAST(ROUND((julianday({close}) - julianday({open_})) * 86400000) AS INTEGER)"
 
 
 def _db_time(moment: datetime):
@@ -180,6 +173,11 @@ def _build_rate_card(cursor, months: list[tuple[str, str]], *, cpa: bool = False
         cursor.execute("ANALYZE ib_rate_card")
 
 
+# A closing deal's hold time, lots and round-turn commission as the database generated them when the deal was
+# stored (`Deal.hold_ms`, `lots_centi`, `turn_commission_centi`).
+_DEAL_FACTS = "d.hold_ms, d.lots_centi AS lots_c, d.turn_commission_centi AS comm_c"
+
+
 def _spans_sql() -> str:
     """Who each client's deals belong to, by deal id: the current referral for deals after its `after_deal_id`,
     and past referrals (`ReferralSpan`) for the deal ids they covered."""
@@ -222,8 +220,7 @@ def lines_sql(*, rows_where: str, lines_where: str = "") -> str:
     ),
     facts AS (
         SELECT b.row_id, d.id AS deal_id, d.time, d.symbol, d.volume, od.id AS open_id, d.open_time, s.client_id,
-               a.currency AS account_currency, {_hold_ms_expr("d.time", "d.open_time")} AS hold_ms,
-               {scaled("d.volume", 2)} AS lots_c, {_comm_c_expr("d")} AS comm_c
+               a.currency AS account_currency, {_DEAL_FACTS}
         FROM b
         JOIN {_spans_sql()} s ON s.ib_id = b.direct_ib_id
         JOIN mt5bridge_tradingaccount a ON a.user_id = s.client_id
@@ -243,25 +240,6 @@ def lines_sql(*, rows_where: str, lines_where: str = "") -> str:
     ) l
     WHERE l.status = l.row_status
     """
-
-
-def _comm_c_expr(d: str) -> str:
-    """The broker's commission on the position's round turn in cents: the closing deal's, plus the opening side's
-    (`open_commission`) in proportion to the volume this deal closes (MT5 charges each side), rounded to the cent
-    (half away from zero). Commissions and volumes carry 2 decimals."""
-    if _vendor() == "postgresql":  # the same value in numeric arithmetic, fewer conversions per deal
-        return (
-            f"ROUND((ABS({d}.commission) + COALESCE(CASE WHEN {d}.open_volume = {d}.volume OR {d}.open_volume = 0 "
-            f"THEN ABS({d}.open_commission) ELSE ROUND(ABS({d}.open_commission) * {d}.volume / {d}.open_volume, 2) "
-            "END, 0)) * 100)::bigint"
-        )
-    lots, open_lots = scaled(f"{d}.volume", 2), scaled(f"{d}.open_volume", 2)
-    open_comm = scaled(f"ABS({d}.open_commission)", 2)
-    part = f"CAST(ROUND({open_comm} * 1.0 * {lots} / {open_lots}) AS INTEGER)"
-    return (
-        f"{scaled(f'ABS({d}.commission)', 2)} + COALESCE(CASE WHEN {open_lots} = {lots} "
-        f"OR {open_lots} = 0 THEN {open_comm} ELSE {part} END, 0)"
-    )
 
 
 def _line_columns(x: str, k: str) -> str:
@@ -303,14 +281,13 @@ def _facts_sql() -> str:
     """A batch's closing deals of attributed clients, one row each, with what their lines need: the sub-IB, the
     symbol group (NULL outside every group), the broker day, the tier month, the hold time since the position's
     first opening deal and the lots and round-turn commission as scaled integers. Parameters: lo, hi. The
-    position's opening side was fixed on the deal when it was stored (`Deal.open_*`): one pass over the batch's
-    deals, no lookup of other deals."""
+    position's opening side was fixed on the deal when it was stored (`Deal.open_*`), and the database generated
+    the figures from it: one pass over the batch's deals, no lookup of other deals."""
     month = _month_expr("d.time") if _tiers_in_use() else "'*'"
     return f"""
     SELECT d.id AS deal_id, d.time, d.symbol, s.ib_id AS direct_ib_id, a.currency AS account_currency,
            gm.group_id, {_day_expr("d.time")} AS day, {month} AS month,
-           {_hold_ms_expr("d.time", "d.open_time")} AS hold_ms,
-           {scaled("d.volume", 2)} AS lots_c, {_comm_c_expr("d")} AS comm_c
+           {_DEAL_FACTS}
     FROM mt5bridge_deal d
     JOIN mt5bridge_tradingaccount a ON a.id = d.account_id
     JOIN {_spans_sql()} s ON s.client_id = a.user_id AND d.id > s.after_deal_id
@@ -327,7 +304,7 @@ def _stage_sql(hold_cap_ms: int) -> str:
     hold = f"CASE WHEN hold_ms > {int(hold_cap_ms)} THEN {int(hold_cap_ms)} ELSE hold_ms END"
     return f"""
     SELECT direct_ib_id, group_id, symbol, day, month, account_currency, {hold} AS hold_ms, lots_c, comm_c,
-           COUNT(*) AS n, MIN(time) AS first_time, MAX(time) AS last_time
+           CAST(COUNT(*) AS INTEGER) AS n, MIN(time) AS first_time, MAX(time) AS last_time
     FROM ({_facts_sql()}) f
     GROUP BY direct_ib_id, group_id, symbol, day, month, account_currency, {hold}, lots_c, comm_c
     """
@@ -363,10 +340,10 @@ def _insert_sql(stage: str) -> str:
             FROM {source} x
             JOIN ib_rate_card k ON k.direct_ib_id = x.direct_ib_id AND k.symbol_group_id = x.group_id
                                AND k.month = x.month
-            WHERE k.rate > 0
+            -- an upline's line of a hold below its own plan's minimum (status 'short_hold') is left out here
+            WHERE k.rate > 0 AND (k.chain_level = 0 OR x.hold_ms IS NULL OR x.hold_ms >= k.min_hold_seconds * 1000)
             {_fence()}
         ) l
-        WHERE l.status <> 'short_hold' OR l.chain_level = 0
         GROUP BY l.card_id, l.symbol, l.day, l.status
     ) g
     JOIN ib_rate_card k ON k.id = g.card_id
@@ -448,7 +425,7 @@ def _batch_months(lo: int, hi: int) -> list[tuple[str, str]]:
 def _post_accruals(*, key: str, description: str, rows=None, totals=None) -> int:
     """Post what new rows accrued: per currency, each IB's payable against the broker's commission expense.
     `rows`: the new Commission rows (summed here); or `totals`: (ib_id, currency, amount_minor) already summed."""
-    from payments.ledger import Leg, ledger_account, ledger_post
+    from payments.ledger import Leg, ledger_account, ledger_accounts_of, ledger_post
     from payments.models import LedgerAccount
 
     if totals is None:
@@ -462,13 +439,10 @@ def _post_accruals(*, key: str, description: str, rows=None, totals=None) -> int
     posted = 0
     for currency, totals in sorted(by_currency.items()):
         exp = CURRENCY_EXPONENTS[currency]
-        legs = [
-            Leg(
-                ledger_account(kind=LedgerAccount.Kind.IB_PAYABLE, currency=currency, user=users[ib_id]),
-                Decimal(total).scaleb(-exp),
-            )
-            for ib_id, total in sorted(totals.items())
-        ]
+        payable = ledger_accounts_of(
+            kind=LedgerAccount.Kind.IB_PAYABLE, currency=currency, users=[users[ib_id] for ib_id in totals]
+        )
+        legs = [Leg(payable[users[ib_id].pk], Decimal(total).scaleb(-exp)) for ib_id, total in sorted(totals.items())]
         expense = ledger_account(kind=LedgerAccount.Kind.FEES, currency=currency, key="ib_commission")
         legs.append(Leg(expense, -sum((leg.amount for leg in legs), Decimal(0))))
         ledger_post(
@@ -524,9 +498,9 @@ def _compute(*, lo: int, hi: int, run: CommissionRun | None) -> int:
             cursor.execute("SET LOCAL jit = off")
             cursor.execute(f"SET LOCAL work_mem = '{int(settings.IB_ENGINE_WORK_MEM_MB)}MB'")
             # Its GROUP BYs fit in memory: hash them (the planner, unsure how many groups a batch makes, would
-            # sort millions of lines). On two cores, parallel workers would each rebuild the same hash tables.
+            # sort millions of lines). Parallel workers stay as configured: counting the batch's deals into the
+            # temporary table can use them (the insert itself runs in one process, as every INSERT does).
             cursor.execute("SET LOCAL enable_sort = off")
-            cursor.execute("SET LOCAL max_parallel_workers_per_gather = 0")
         _build_rate_card(cursor, months)
         cursor.execute("SELECT COALESCE(MAX(min_hold_seconds), 0) FROM ib_rate_card")
         hold_cap_ms = int(cursor.fetchone()[0]) * 1000
@@ -578,7 +552,7 @@ def commissions_run(
     so two runs never compute the same batch at once), then CPA. Safe to run at any time and any number of
     times. `progress` is called with the number of deal ids covered after each batch."""
 
-    size = batch_size or settings.IB_ENGINE_BATCH_SIZE
+    size = min(batch_size or settings.IB_ENGINE_BATCH_SIZE, MAX_BATCH_SIZE)
     EngineCursor.objects.get_or_create(name=CURSOR)
     target = until_deal_id or _committed_top_deal_id()
     start = EngineCursor.objects.get(name=CURSOR).last_deal_id
@@ -619,7 +593,7 @@ def commissions_recompute(*, from_deal_id: int, to_deal_id: int, batch_size: int
     range is complete): ranges no batch covers are computed and accrued; covered ranges are left alone. Returns
     the commission lines created."""
 
-    size = batch_size or settings.IB_ENGINE_BATCH_SIZE
+    size = min(batch_size or settings.IB_ENGINE_BATCH_SIZE, MAX_BATCH_SIZE)
     EngineCursor.objects.get_or_create(name=CURSOR)
     to_deal_id = min(to_deal_id, _committed_top_deal_id())
     created, lo = 0, from_deal_id

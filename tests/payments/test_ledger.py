@@ -16,6 +16,7 @@ from payments.ledger import (
     account_balance,
     client_wallet,
     ledger_account,
+    ledger_accounts_of,
     ledger_is_balanced,
     ledger_post,
 )
@@ -107,6 +108,23 @@ def test_ledger_accounts_are_unique_per_owner_and_purpose():
     assert client_wallet(user=user, currency="EUR").pk != client_wallet(user=user, currency="USD").pk
     house = ledger_account(kind=LedgerAccount.Kind.FEES, currency="USD")
     assert ledger_account(kind=LedgerAccount.Kind.FEES, currency="USD").pk == house.pk
+
+
+def test_accounts_of_many_users_are_the_same_accounts_one_by_one_would_be(django_assert_max_num_queries):
+    users = [ClientFactory() for _ in range(5)]
+    payable = LedgerAccount.Kind.IB_PAYABLE
+    first = ledger_account(kind=payable, currency="USD", user=users[0])
+
+    with django_assert_max_num_queries(3):  # those that exist, the missing ones created together, read back
+        found = ledger_accounts_of(kind=payable, currency="USD", users=users)
+
+    assert found[users[0].pk].pk == first.pk
+    assert {u.pk: found[u.pk].pk for u in users} == {
+        u.pk: ledger_account(kind=payable, currency="USD", user=u).pk for u in users
+    }
+    with django_assert_max_num_queries(1):  # all exist now
+        assert ledger_accounts_of(kind=payable, currency="USD", users=users) == found
+    assert LedgerAccount.objects.filter(kind=payable).count() == 5
 
 
 operations = st.lists(
