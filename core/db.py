@@ -42,16 +42,11 @@ def insert_unless_taken(instance: Model, *, unique: tuple[str, ...]) -> bool:
     IntegrityError to catch when the key is taken, so it works alike in and out of a caller's transaction. The SQL is
     built from the model's own table and column names only; the values go as parameters. No save signals are sent.
     """
-    meta = instance._meta
     connection = transaction.get_connection()
-    quote = connection.ops.quote_name
-    fields = [f for f in meta.concrete_fields if not f.primary_key]
-    columns = ", ".join(quote(f.column) for f in fields)
-    conflict = ", ".join(quote(meta.get_field(name).column) for name in unique)
-    sql = (
-        f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES ({', '.join(['%s'] * len(fields))}) "  # noqa: S608
-        f"ON CONFLICT ({conflict}) DO NOTHING RETURNING {quote(meta.pk.column)}"
-    )
+    key = (type(instance), unique, connection.vendor)
+    if key not in _INSERT_SQL:  # built once per process: a webhook door runs it on every request
+        _INSERT_SQL[key] = _insert_unless_taken_sql(type(instance), unique, connection.ops.quote_name)
+    sql, fields = _INSERT_SQL[key]
     with connection.cursor() as cursor:
         cursor.execute(sql, [f.get_db_prep_save(f.pre_save(instance, add=True), connection) for f in fields])
         row = cursor.fetchone()
@@ -60,3 +55,18 @@ def insert_unless_taken(instance: Model, *, unique: tuple[str, ...]) -> bool:
     instance.pk = row[0]
     instance._state.adding, instance._state.db = False, connection.alias
     return True
+
+
+_INSERT_SQL: dict[tuple, tuple[str, list]] = {}
+
+
+def _insert_unless_taken_sql(model: type[Model], unique: tuple[str, ...], quote) -> tuple[str, list]:
+    meta = model._meta
+    fields = [f for f in meta.concrete_fields if not f.primary_key]
+    columns = ", ".join(quote(f.column) for f in fields)
+    conflict = ", ".join(quote(meta.get_field(name).column) for name in unique)
+    sql = (
+        f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES ({', '.join(['%s'] * len(fields))}) "  # noqa: S608
+        f"ON CONFLICT ({conflict}) DO NOTHING RETURNING {quote(meta.pk.column)}"
+    )
+    return sql, fields

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
+import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -72,8 +74,9 @@ def webhook_reject(*, source: str, provider: str, reason: str, body: bytes, remo
 
 def _enqueue(event: WebhookEvent) -> None:
     """Send `core.webhook_process` for the event: the same Celery message `apply_async` sends, built and published
-    by Celery's own `amqp.create_task_message` / `send_task_message` with a producer borrowed from the app's pool for
-    the call, which skips `apply_async`'s per-call option merging (the webhook door publishes once per request).
+    by Celery's own `amqp.create_task_message` / `send_task_message` with the thread's own producer, which skips
+    `apply_async`'s per-call option merging and the producer pool (the webhook door publishes once per request),
+    the saferepr of the arguments and, after this process's first publish to a queue, declaring the queue again.
     Eager mode (tests, local runs without a broker) and calls from inside a task (the sweeper: its task ids belong
     in the message) go through `apply_async`."""
     from celery import current_task
@@ -85,9 +88,32 @@ def _enqueue(event: WebhookEvent) -> None:
     if app.conf.task_always_eager or current_task:
         webhook_process.apply_async((event.pk,), queue=queue)
         return
-    message = app.amqp.create_task_message(uuid(), webhook_process.name, (event.pk,), {})
-    with app.producer_pool.acquire(block=True) as producer:
-        app.amqp.send_task_message(producer, webhook_process.name, message, queue=queue)
+    # The options `apply_async` takes from the task, and the reprs it would compute with saferepr, given as they
+    # come out (tests/core/test_webhook_publish.py compares the two messages); the queue declared by this process's
+    # first publish to it (Celery declares it then), not again on every publish.
+    task = webhook_process
+    message = app.amqp.create_task_message(
+        uuid(), task.name, (event.pk,), {}, reply_to=app.thread_oid, time_limit=task.time_limit,
+        soft_time_limit=task.soft_time_limit, ignore_result=task.ignore_result,
+        argsrepr=f"({event.pk!r},)", kwargsrepr="{}",
+    )  # fmt: skip
+    declare = [] if queue in _DECLARED_QUEUES else None
+    app.amqp.send_task_message(_door_producer(app), webhook_process.name, message, queue=queue, declare=declare)
+    _DECLARED_QUEUES.add(queue)
+
+
+_DECLARED_QUEUES: set[str] = set()
+_door = threading.local()
+
+
+def _door_producer(app):
+    """This thread's producer for the webhook door, on a broker connection of its own (opened on first use, kept
+    for the life of the process: one per serving thread). Not one of the app's pooled producers: a thread holding
+    one of those for good could leave other publishers of the process waiting for the pool."""
+    kept = getattr(_door, "producer", None)
+    if kept is None or kept[0] != os.getpid():  # a forked child never shares its parent's socket
+        kept = _door.producer = (os.getpid(), app.amqp.Producer(app.connection_for_write()))
+    return kept[1]
 
 
 # What processing changes; the payload is never rewritten (nor re-serialised) once stored.
