@@ -4,21 +4,15 @@ the one `apply_async` would send, and a real worker must run it."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import threading
-import time
 import uuid
-from pathlib import Path
 
 import pytest
-from django.db import connection
 
 from core import webhooks
 from core.models import WebhookEvent
 from core.tasks import webhook_process
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.workers import celery_worker
 
 
 def _take(app, queue: str):
@@ -70,11 +64,6 @@ def test_the_door_sends_the_message_apply_async_would(monkeypatch, fresh_door):
     assert sent[0].headers["id"] != sent[1].headers["id"]
 
 
-def _database_url() -> str:
-    s = connection.settings_dict
-    return f"postgres://{s['USER']}:{s['PASSWORD']}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
-
-
 @pytest.mark.worker
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_a_real_worker_runs_what_the_door_published_through_redis(postgres, redis_url, monkeypatch, fresh_door):
@@ -90,22 +79,11 @@ def test_a_real_worker_runs_what_the_door_published_through_redis(postgres, redi
     )  # fmt: skip
     webhooks._enqueue(event)
 
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "brokerage.settings", "DJANGO_ENV": "local",
-           "DATABASE_URL": _database_url(), "CELERY_BROKER_URL": redis_url}  # fmt: skip
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "brokerage", "worker", "--queues", queue, "--pool", "solo",
-         "--without-gossip", "--without-mingle", "--loglevel", "INFO"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 60
-        while WebhookEvent.objects.get(pk=event.pk).status == WebhookEvent.Status.RECEIVED:
-            assert worker.poll() is None, worker.stdout.read()
-            assert time.monotonic() < deadline, "the worker did not process the event within 60 s"
-            time.sleep(0.2)
-    finally:
-        worker.terminate()
-        output, _ = worker.communicate(timeout=30)
+    with celery_worker(queue=queue, broker_url=redis_url) as worker:
+        worker.wait_until(
+            lambda: WebhookEvent.objects.get(pk=event.pk).status != WebhookEvent.Status.RECEIVED, what="process it"
+        )
+    output = worker.output
 
     event.refresh_from_db()
     assert event.attempts == 1 and event.status in (WebhookEvent.Status.IGNORED, WebhookEvent.Status.FAILED), output
