@@ -255,7 +255,9 @@ class BalanceOperation(TimeStampedModel):
 class Deal(models.Model):
     """An MT5 deal imported from a trade server. Import is idempotent on (server, ticket)."""
 
-    server = models.ForeignKey(TradeServer, on_delete=models.PROTECT, related_name="deals")
+    # No index of its own: (server, ticket) and (server, position, entry) lead with it. A third, on the server alone,
+    # cost every insert and tempted the planner away from the position index while the table's statistics lagged.
+    server = models.ForeignKey(TradeServer, on_delete=models.PROTECT, db_index=False, related_name="deals")
     ticket = models.PositiveBigIntegerField()
     login = models.PositiveBigIntegerField()
     account = models.ForeignKey(TradingAccount, on_delete=models.SET_NULL, null=True, blank=True, related_name="deals")

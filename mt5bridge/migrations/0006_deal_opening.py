@@ -1,10 +1,12 @@
 """Each closing trade deal keeps its position as opened (`Deal.open_*`), fixed when it is stored, and the database
-generates what the commission engine reads of it (lots and round-turn commission in hundredths, hold time).
+generates what the commission engine reads of it (lots and round-turn commission in hundredths, hold time). The
+deal table loses its index on the server alone (two others lead with it).
 
 Deals stored before this migration get it here, by the rule `deals_store` applies from now on: the position's
 opening trade deals with a lower ticket. One statement; each subquery is an index lookup (`deal_position_entry`).
 """
 
+import django.db.models.deletion
 from django.db import migrations, models
 
 import mt5bridge.models
@@ -92,6 +94,16 @@ class Migration(migrations.Migration):
                 ),
                 help_text="Closing deal: the commission on the round turn it completes, in hundredths of the currency.",
                 output_field=models.BigIntegerField(),
+            ),
+        ),
+        migrations.AlterField(
+            model_name="deal",
+            name="server",
+            field=models.ForeignKey(
+                db_index=False,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="deals",
+                to="mt5bridge.tradeserver",
             ),
         ),
     ]
