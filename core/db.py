@@ -62,7 +62,7 @@ _INSERT_SQL: dict[tuple, tuple[str, list]] = {}
 
 def _insert_unless_taken_sql(model: type[Model], unique: tuple[str, ...], quote) -> tuple[str, list]:
     meta = model._meta
-    fields = [f for f in meta.concrete_fields if not f.primary_key]
+    fields = [f for f in meta.concrete_fields if not f.primary_key and not f.generated]  # the database fills those
     columns = ", ".join(quote(f.column) for f in fields)
     conflict = ", ".join(quote(meta.get_field(name).column) for name in unique)
     sql = (

@@ -50,11 +50,14 @@ from ib.models import (
     VolumeMonth,
 )
 from ib.selectors import MAX_DEPTH
+from mt5bridge.models import CLOSING_ENTRIES as DEAL_CLOSING_ENTRIES
+from mt5bridge.models import TRADE_ACTIONS as DEAL_TRADE_ACTIONS
 
 CURSOR = "deals"
 MAX_BATCH_SIZE = 2**31 - 1  # a batch's deal counts are 32-bit integers in its SQL
-TRADE_ACTIONS = "(0, 1)"
-CLOSING_ENTRIES = "(1, 2, 3)"  # out, in/out, out by
+# As SQL lists: the deal kinds mt5bridge names (buy and sell; out, in/out, out by).
+TRADE_ACTIONS = f"({', '.join(map(str, DEAL_TRADE_ACTIONS))})"
+CLOSING_ENTRIES = f"({', '.join(map(str, DEAL_CLOSING_ENTRIES))})"
 ACTIVE_STATES = "('approved', 'suspended')"
 # Demo accounts trade play money: only deals on live servers earn (and count towards tiers and CPA volume).
 LIVE_SERVERS = "SELECT id FROM mt5bridge_tradeserver WHERE kind = 'live'"

@@ -266,8 +266,8 @@ def _stored_opening_deals(server: TradeServer, positions: set[int]) -> Iterable[
                 "SELECT d.position_id, d.ticket, d.time, d.volume, d.commission "
                 "FROM unnest(%s::bigint[]) AS p(position_id) CROSS JOIN LATERAL ("
                 "  SELECT * FROM mt5bridge_deal d WHERE d.server_id = %s AND d.position_id = p.position_id"
-                "  AND d.entry = 0 AND d.action IN (0, 1) OFFSET 0) d",  # OFFSET 0: a probe per position, never a join
-                [sorted(positions), server.pk],
+                "  AND d.entry = 0 AND d.action = ANY(%s) OFFSET 0) d",  # OFFSET 0: a probe per position, never a join
+                [sorted(positions), server.pk, list(TRADE_ACTIONS)],
             )
             return cursor.fetchall()
     return (

@@ -258,3 +258,12 @@ def test_readyz_names_a_trade_server_that_is_down(client, live_server_mt5):
     assert body["down"] == ["mt5"]
     assert body["checks"]["mt5"] == f"down: not answering: {other.name}"
     assert "mt5" in health.READINESS_CHECKS
+
+
+def test_the_idempotent_insert_leaves_generated_columns_to_the_database(live_server_mt5):
+    from core.db import insert_unless_taken
+
+    deal = _made(live_server_mt5, 30, entry=0, position=11, volume="0.37")
+    assert insert_unless_taken(deal, unique=("server", "ticket"))
+    assert not insert_unless_taken(_made(live_server_mt5, 30, entry=0, position=11), unique=("server", "ticket"))
+    assert Deal.objects.get(pk=deal.pk).lots_centi == 37
